@@ -1,0 +1,69 @@
+import Foundation
+
+/// Locates and runs the real, independent implementations the tests check against (PyPI packages
+/// installed by scripts/setup into virtual environments outside the repository).
+public enum PythonPeers {
+    /// Root of the caches scripts/setup fills; `PROSCENIUM_CACHE` overrides it.
+    public static var cacheDirectory: String {
+        ProcessInfo.processInfo.environment["PROSCENIUM_CACHE"] ?? "/var/tmp/proscenium"
+    }
+
+    /// Python with iroh==1.2.0, noiseprotocol, mnemonic, blake3, pynacl, pesq, zeroconf.
+    public static var peersPython: String { cacheDirectory + "/venv-peers/bin/python" }
+
+    /// Python with aster-rpc==0.1.2 (iroh 0.97, iroh-gossip 0.97, iroh-blobs 0.99).
+    public static var asterPython: String { cacheDirectory + "/venv-aster/bin/python" }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let status: Int32
+        public let stderr: String
+        public var description: String { "python exited \(status): \(stderr)" }
+    }
+
+    /// Runs `script` (Python source) with `arguments`, feeding `input` on stdin; returns stdout.
+    /// Throws when the interpreter exits non-zero, with its stderr.
+    @discardableResult
+    public static func run(_ script: String, arguments: [String] = [], input: [UInt8] = [],
+                           python: String = peersPython) throws -> [UInt8] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", script] + arguments
+        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        try process.run()
+        // Write and read concurrently so large inputs/outputs cannot deadlock on pipe buffers.
+        let writer = Thread {
+            stdinPipe.fileHandleForWriting.write(Data(input))
+            try? stdinPipe.fileHandleForWriting.close()
+        }
+        writer.start()
+        let errData = LockedData()
+        let errReader = Thread { errData.set(stderrPipe.fileHandleForReading.readDataToEndOfFile()) }
+        errReader.start()
+        let out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errData.isSet { usleep(1000) }
+        guard process.terminationStatus == 0 else {
+            throw Failure(status: process.terminationStatus, stderr: String(decoding: errData.value, as: UTF8.self))
+        }
+        return [UInt8](out)
+    }
+
+    /// Like `run`, returning stdout as trimmed text.
+    public static func runText(_ script: String, arguments: [String] = [], input: [UInt8] = [],
+                               python: String = peersPython) throws -> String {
+        String(decoding: try run(script, arguments: arguments, input: input, python: python), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+final class LockedData: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    private var done = false
+    func set(_ d: Data) { lock.lock(); data = d; done = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return done }
+    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
+}
