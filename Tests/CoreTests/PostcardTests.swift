@@ -155,7 +155,7 @@ struct PostcardTests {
         endpoint.writeVariant(1)
         writeSocketAddrV4(&endpoint, [127, 0, 0, 1], 1024)
         #expect(endpoint.bytes == hex("00 ae58ff8833241ac82d6ff7611046ed67b5072d142c588d0063e942d9a75502b6 02 00 10 687474703a2f2f646572702e6d652e2f 01 00 7f000001 8008"))
-        #expect("endpoint" + base32Lower(endpoint.bytes) == "endpointacxfr74igmsbvsbnn73wcecg5vt3kbzncqwfrdiampuufwnhkublmaqacbuhi5dqhixs6zdfojyc43lffyxqcad7aaaadaai")
+        #expect("endpoint" + Self.base32Lower(endpoint.bytes) == "endpointacxfr74igmsbvsbnn73wcecg5vt3kbzncqwfrdiampuufwnhkublmaqacbuhi5dqhixs6zdfojyc43lffyxqcad7aaaadaai")
 
         var reader = PostcardReader(endpoint.bytes)
         #expect(try reader.readVariant() == 0)
@@ -177,7 +177,7 @@ struct PostcardTests {
         blob.writeVariant(0)                      // BlobFormat::Raw
         blob.writeFixed(hex("0b84d358e4c8be6c38626b2182ff575818ba6bd3f4b90464994be14cb354a072"))
         #expect(blob.bytes == hex("00 ae58ff8833241ac82d6ff7611046ed67b5072d142c588d0063e942d9a75502b6 00 00 00 0b84d358e4c8be6c38626b2182ff575818ba6bd3f4b90464994be14cb354a072"))
-        #expect("blob" + base32Lower(blob.bytes) == "blobacxfr74igmsbvsbnn73wcecg5vt3kbzncqwfrdiampuufwnhkublmaaaaafyju2y4tel43bymjvsdax7k5mbrotl2p2lsbdetff6ctftksqhe")
+        #expect("blob" + Self.base32Lower(blob.bytes) == "blobacxfr74igmsbvsbnn73wcecg5vt3kbzncqwfrdiampuufwnhkublmaaaaafyju2y4tel43bymjvsdax7k5mbrotl2p2lsbdetff6ctftksqhe")
     }
 
     @Test("§3.7 iroh-gossip frames (postcard inside u32 BE frames)")
@@ -284,7 +284,7 @@ struct PostcardTests {
 
     @Test("random bytes into every decoder never crash")
     func fuzzDecoders() {
-        var rng = SplitMix64(seed: 0xF022)
+        var rng = WireTestRandom(seed: 0xF022)
         let limits = PostcardLimits(maxByteLength: 64, maxSequenceLength: 64)
         var failures = 0
         var successes = 0
@@ -329,7 +329,7 @@ struct PostcardTests {
 
     @Test("random values round-trip")
     func roundTrip() throws {
-        var rng = SplitMix64(seed: 7)
+        var rng = WireTestRandom(seed: 7)
         for _ in 0..<500 {
             let u = rng.next() >> rng.next(upTo: 64)
             let i = Int64(bitPattern: rng.next()) >> Int64(rng.next(upTo: 64))
@@ -344,22 +344,22 @@ struct PostcardTests {
             try r.finish()
         }
     }
-}
 
-/// RFC 4648 base32, lowercase, no padding (test-local, for the ticket strings).
-func base32Lower(_ bytes: [UInt8]) -> String {
-    let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
-    var out = ""
-    var buffer: UInt32 = 0
-    var bits = 0
-    for byte in bytes {
-        buffer = buffer << 8 | UInt32(byte)
-        bits += 8
-        while bits >= 5 {
-            out.append(alphabet[Int(buffer >> UInt32(bits - 5) & 31)])
-            bits -= 5
+    /// RFC 4648 base32, lowercase, no padding (test-local, for the ticket strings).
+    private static func base32Lower(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        var out = ""
+        var buffer: UInt32 = 0
+        var bits = 0
+        for byte in bytes {
+            buffer = buffer << 8 | UInt32(byte)
+            bits += 8
+            while bits >= 5 {
+                out.append(alphabet[Int(buffer >> UInt32(bits - 5) & 31)])
+                bits -= 5
+            }
         }
+        if bits > 0 { out.append(alphabet[Int(buffer << UInt32(5 - bits) & 31)]) }
+        return out
     }
-    if bits > 0 { out.append(alphabet[Int(buffer << UInt32(5 - bits) & 31)]) }
-    return out
 }
