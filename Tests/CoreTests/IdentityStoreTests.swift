@@ -155,6 +155,17 @@ struct IdentityStoreTests {
         #expect(throws: IdentityError.identityAlreadyExists(path: masterPath)) { try store.create() }
         try FileManager.default.removeItem(atPath: masterPath)
 
+        // A dangling symlink is not "absent": neither for the key nor for an index file.
+        try FileManager.default.createSymbolicLink(atPath: masterPath, withDestinationPath: root + "/nowhere")
+        #expect(throws: IdentityError.unreadableFile(path: masterPath, reason: "broken symbolic link")) { try store.load() }
+        try FileManager.default.removeItem(atPath: masterPath)
+        try Self.write(masterPath, [UInt8](repeating: 0x2a, count: 32))
+        try FileManager.default.removeItem(atPath: signingPath)
+        try FileManager.default.createSymbolicLink(atPath: signingPath, withDestinationPath: root + "/nowhere")
+        #expect(throws: IdentityError.unreadableFile(path: signingPath, reason: "broken symbolic link")) { try store.load() }
+        try FileManager.default.removeItem(atPath: signingPath)
+        try FileManager.default.removeItem(atPath: masterPath)
+
         // Permission denied (only meaningful when not running as root).
         if geteuid() != 0 {
             try Self.write(masterPath, [UInt8](repeating: 0x2a, count: 32))

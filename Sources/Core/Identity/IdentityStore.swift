@@ -137,7 +137,14 @@ public struct IdentityStore: Sendable {
         let fd = open(filePath, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             let code = errno
-            if code == ENOENT { return nil }
+            if code == ENOENT {
+                // A dangling symlink must not read as "absent" (index 0, or no identity).
+                var info = stat()
+                if lstat(filePath, &info) == 0 {
+                    throw IdentityError.unreadableFile(path: filePath, reason: "broken symbolic link")
+                }
+                return nil
+            }
             throw IdentityError.unreadableFile(path: filePath, reason: Self.errorText(code))
         }
         defer { close(fd) }
