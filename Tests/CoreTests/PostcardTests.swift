@@ -98,13 +98,16 @@ struct PostcardTests {
         var reader = PostcardReader(writer.bytes)
         #expect(try reader.readBool() == false)
         #expect(try reader.readBool() == true)
-        #expect(try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readU32() } == nil)
-        #expect(try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readU32() } == 300)
+        let none = try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readU32() }
+        #expect(none == nil)
+        let some = try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readU32() }
+        #expect(some == 300)
         #expect(try reader.readVariant() == 2)
         #expect(try reader.readBytes() == [0xde, 0xad])
         #expect(try reader.readString() == "hé")
         #expect(try reader.readFixed(count: 3) == [1, 2, 3])
-        #expect(try reader.readSequence { (r: inout PostcardReader) throws(PostcardError) in try r.readU16() } == [1, 128])
+        let sequence = try reader.readSequence { (r: inout PostcardReader) throws(PostcardError) in try r.readU16() }
+        #expect(sequence == [1, 128])
         #expect(try reader.readF32() == 1.0)
         #expect(try reader.readF64() == -2.5)
         try reader.finish()
@@ -234,14 +237,17 @@ struct PostcardTests {
         // And back: decode the Join-with-PeerData frame.
         var decoder = FrameDecoder(prefix: .u32BigEndian, maxFrameSize: 4096)
         decoder.append(try framer.frame(joinData.bytes))
-        let payload = try #require(try decoder.nextFrame())
+        let maybePayload = try decoder.nextFrame()
+        let payload = try #require(maybePayload)
         var reader = PostcardReader(payload)
         #expect(try reader.readVariant() == 0)
         #expect(try reader.readVariant() == 0)
-        let peerData = try #require(try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readBytes() })
+        let maybePeerData = try reader.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readBytes() }
+        let peerData = try #require(maybePeerData)
         try reader.finish()
         var inner = PostcardReader(peerData)
-        #expect(try inner.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readString() } == "https://relay.example.com/")
+        let relay = try inner.readOption { (r: inout PostcardReader) throws(PostcardError) in try r.readString() }
+        #expect(relay == "https://relay.example.com/")
         #expect(try inner.readSequenceLength() == 1)
         #expect(try inner.readVariant() == 0)
         #expect(try inner.readFixed(count: 4) == [192, 168, 1, 10])

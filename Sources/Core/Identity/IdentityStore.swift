@@ -243,9 +243,12 @@ public struct IdentityStore: Sendable {
         for component in directory.split(separator: "/") {
             prefix += "/" + component
             if stat(prefix, &info) == 0 { continue }
-            guard mkdir(prefix, 0o700) == 0 || errno == EEXIST else {
-                throw IdentityError.writeFailed(path: prefix, reason: Self.errorText(errno))
+            if mkdir(prefix, 0o700) != 0 {
+                // Lost a race with another creator: theirs stands, with their mode.
+                guard errno == EEXIST else { throw IdentityError.writeFailed(path: prefix, reason: Self.errorText(errno)) }
+                continue
             }
+            // The umask may have removed bits; make the mode exactly 0700.
             guard chmod(prefix, 0o700) == 0 else { throw IdentityError.writeFailed(path: prefix, reason: Self.errorText(errno)) }
         }
     }
