@@ -2,48 +2,51 @@ import Testing
 import TestSupport
 @testable import Core
 
-/// Deterministic generator so a failing random case can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+/// Helpers shared by the BLAKE2s and BLAKE3 suites (namespaced to stay clear of other suites).
+enum BLAKETesting {
+    /// SplitMix64, so a failing random case can be replayed from its seed.
+    struct Random: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+
+        mutating func bytes(_ count: Int) -> [UInt8] {
+            (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
+        }
     }
 
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
+    /// Serialises records for the Python peers: each field is a 4-byte little-endian length + bytes.
+    static func lengthPrefixed(_ fields: [[UInt8]]) -> [UInt8] {
+        var out: [UInt8] = []
+        for field in fields {
+            let count = UInt32(field.count)
+            out += [UInt8(count & 0xff), UInt8(count >> 8 & 0xff), UInt8(count >> 16 & 0xff), UInt8(count >> 24)]
+            out += field
+        }
+        return out
     }
+
+    /// Python prologue: `field()` returns the next length-prefixed field of stdin.
+    static let pythonFieldReader = """
+    import sys, struct
+    data = sys.stdin.buffer.read()
+    pos = 0
+    def field():
+        global pos
+        (n,) = struct.unpack_from('<I', data, pos)
+        pos += 4
+        value = data[pos:pos + n]
+        pos += n
+        return value
+
+    """
 }
-
-/// Serialises records for the Python peers: each field is a 4-byte little-endian length + bytes.
-func lengthPrefixed(_ fields: [[UInt8]]) -> [UInt8] {
-    var out: [UInt8] = []
-    for field in fields {
-        let count = UInt32(field.count)
-        out += [UInt8(count & 0xff), UInt8(count >> 8 & 0xff), UInt8(count >> 16 & 0xff), UInt8(count >> 24)]
-        out += field
-    }
-    return out
-}
-
-/// Python helper reading length-prefixed fields from stdin.
-let pythonFieldReader = """
-import sys, struct
-data = sys.stdin.buffer.read()
-pos = 0
-def field():
-    global pos
-    (n,) = struct.unpack_from('<I', data, pos)
-    pos += 4
-    value = data[pos:pos + n]
-    pos += n
-    return value
-
-"""
 
 @Suite("BLAKE2s")
 struct BLAKE2sTests {
@@ -102,7 +105,7 @@ struct BLAKE2sTests {
     @Test("Matches Python hashlib.blake2s: keyed, unkeyed, all digest lengths, random splits")
     func crossCheckHashlib() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = SplitMix64(seed: seed)
+        var rng = BLAKETesting.Random(seed: seed)
         var lengths = [0, 1, 63, 64, 65, 127, 128, 129, 1000]
         for _ in 0..<25 { lengths.append(Int.random(in: 0...5000, using: &rng)) }
 
@@ -116,8 +119,8 @@ struct BLAKE2sTests {
             cases.append(Case(message: message, key: rng.bytes(32), digestLength: 32))
         }
         var input: [UInt8] = []
-        for item in cases { input += lengthPrefixed([item.message, item.key, [UInt8(item.digestLength)]]) }
-        let script = pythonFieldReader + """
+        for item in cases { input += BLAKETesting.lengthPrefixed([item.message, item.key, [UInt8(item.digestLength)]]) }
+        let script = BLAKETesting.pythonFieldReader + """
         import hashlib
         while pos < len(data):
             message, key, size = field(), field(), field()[0]
@@ -146,7 +149,7 @@ struct BLAKE2sTests {
 
     @Test("HMAC-BLAKE2s matches Python hmac with hashlib.blake2s (short, block-size and long keys)")
     func hmacCrossCheck() throws {
-        var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
+        var rng = BLAKETesting.Random(seed: UInt64.random(in: 0...UInt64.max))
         var cases: [([UInt8], [UInt8])] = []
         for keyLength in [0, 1, 32, 63, 64, 65, 100] {
             for messageLength in [0, 1, 64, 65, 300] {
@@ -154,8 +157,8 @@ struct BLAKE2sTests {
             }
         }
         var input: [UInt8] = []
-        for (key, message) in cases { input += lengthPrefixed([key, message]) }
-        let script = pythonFieldReader + """
+        for (key, message) in cases { input += BLAKETesting.lengthPrefixed([key, message]) }
+        let script = BLAKETesting.pythonFieldReader + """
         import hashlib, hmac
         while pos < len(data):
             key, message = field(), field()
@@ -175,14 +178,14 @@ struct BLAKE2sTests {
 
     @Test("Noise HKDF over HMAC-BLAKE2s matches noiseprotocol's hkdf")
     func noiseHKDFCrossCheck() throws {
-        var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
+        var rng = BLAKETesting.Random(seed: UInt64.random(in: 0...UInt64.max))
         var cases: [([UInt8], [UInt8], Int)] = []
         for ikmLength in [0, 32, 57] {
             for outputs in [2, 3] { cases.append((rng.bytes(32), rng.bytes(ikmLength), outputs)) }
         }
         var input: [UInt8] = []
-        for (ck, ikm, outputs) in cases { input += lengthPrefixed([ck, ikm, [UInt8(outputs)]]) }
-        let script = pythonFieldReader + """
+        for (ck, ikm, outputs) in cases { input += BLAKETesting.lengthPrefixed([ck, ikm, [UInt8(outputs)]]) }
+        let script = BLAKETesting.pythonFieldReader + """
         import hashlib, hmac
         from noise.functions.hash import hkdf
         mac = lambda key, message: hmac.new(key, message, hashlib.blake2s).digest()

@@ -28,10 +28,10 @@ struct BLAKE3Tests {
     static func reference(_ cases: [Case]) throws -> [String] {
         var input: [UInt8] = []
         for item in cases {
-            input += lengthPrefixed([[item.mode.rawValue], item.parameter, item.message,
+            input += BLAKETesting.lengthPrefixed([[item.mode.rawValue], item.parameter, item.message,
                                      withUnsafeBytes(of: UInt32(item.outputLength).littleEndian, Array.init)])
         }
-        let script = pythonFieldReader + """
+        let script = BLAKETesting.pythonFieldReader + """
         import blake3
         out = []
         while pos < len(data):
@@ -100,7 +100,7 @@ struct BLAKE3Tests {
     @Test("Random inputs in all modes, one-shot and split at random points, against PyPI blake3")
     func randomCrossCheck() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = SplitMix64(seed: seed)
+        var rng = BLAKETesting.Random(seed: seed)
         var lengths = [0, 1, 63, 64, 65, 1023, 1024, 1025, 4095, 4096, 4097, 16383, 16384, 16385, 1 << 20]
         for _ in 0..<12 { lengths.append(Int.random(in: 0...70_000, using: &rng)) }
         var cases: [Case] = []
