@@ -156,21 +156,26 @@ public final class Connection {
     ///
     /// Nested calls become savepoints: an inner throw rolls back only the inner work, unless the
     /// outer body lets the error propagate too. `.full` durability sets `PRAGMA synchronous=FULL`
-    /// before BEGIN (or, when nested, inside the transaction — SQLite reads the level at COMMIT)
-    /// and restores NORMAL after the outermost transaction ends.
+    /// before BEGIN and restores NORMAL after COMMIT/ROLLBACK. SQLite refuses to change the level
+    /// inside a transaction, so a nested `.full` inside a `.normal` transaction throws `.misuse`
+    /// (open the outer transaction with `.full` instead); nested `.normal` inside `.full` is fine.
     public func transaction<R>(durability: Durability = .normal, _ body: (Connection) throws -> R) throws -> R {
         let db = try liveHandle()
-        if durability == .full && !synchronousRaised {
-            try execute("PRAGMA synchronous=FULL")
-            synchronousRaised = true
-        }
         if transactionDepth > 0 {
+            guard durability == .normal || synchronousRaised else {
+                throw StoreError(kind: .misuse,
+                                 message: "durability .full requested inside a .normal transaction; open the outermost transaction with .full")
+            }
             return try savepoint(body)
         }
-        defer { restoreSynchronous() }
         guard sqlite3_get_autocommit(db) != 0 else {
             throw StoreError(kind: .misuse, message: "a transaction opened with a raw BEGIN is still active; use transaction { }")
         }
+        if durability == .full {
+            try execute("PRAGMA synchronous=FULL")
+            synchronousRaised = true
+        }
+        defer { restoreSynchronous() }
         try execute("BEGIN IMMEDIATE")
         transactionDepth = 1
         defer { transactionDepth = 0 }

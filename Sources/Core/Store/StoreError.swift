@@ -63,3 +63,19 @@ public struct StoreError: Error, Equatable, CustomStringConvertible {
         return StoreError(kind: .sqlite, code: result & 0xff, extendedCode: extendedCode, message: message, sql: sql)
     }
 }
+
+extension StoreError {
+    /// Extended result codes that Swift cannot import (sqlite3.h defines them as macro expressions).
+    public enum ExtendedCode {
+        public static let constraintCheck: Int32 = SQLITE_CONSTRAINT | (1 << 8)
+        public static let constraintForeignKey: Int32 = SQLITE_CONSTRAINT | (3 << 8)
+        public static let constraintNotNull: Int32 = SQLITE_CONSTRAINT | (5 << 8)
+        public static let constraintPrimaryKey: Int32 = SQLITE_CONSTRAINT | (6 << 8)
+        public static let constraintUnique: Int32 = SQLITE_CONSTRAINT | (8 << 8)
+    }
+
+    /// A duplicate key: PRIMARY KEY or UNIQUE.
+    public var isDuplicateKey: Bool {
+        extendedCode == ExtendedCode.constraintPrimaryKey || extendedCode == ExtendedCode.constraintUnique
+    }
+}
