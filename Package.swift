@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
-        .target(name: "Core", dependencies: ["CSodium", "CSQLite"]),
+        .target(name: "Core", dependencies: ["CSodium", "CSQLite"], exclude: ["Store/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
         .executableTarget(

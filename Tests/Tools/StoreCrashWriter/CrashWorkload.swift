@@ -1,7 +1,7 @@
 import Core
 
 /// Rows of one crash-test transaction, a pure function of its id: a conversation, `rowCount`
-/// messages and `rowCount` outbox entries; some payloads are large (64 KiB) to span many pages.
+/// messages and `rowCount` outbox entries; some payloads are large (16 KiB) so a row spans several pages (overflow chains).
 public enum CrashWorkload {
     public static func rowCount(_ id: Int64) -> Int { 2 + Int(id % 5) }
 
@@ -10,7 +10,7 @@ public enum CrashWorkload {
     public static func payload(_ id: Int64, _ index: Int, kind: String) -> String {
         let large = (id + Int64(index)) % 7 == 0
         let unit = "\(kind):\(id).\(index)|"
-        let repeats = large ? 65_536 / unit.utf8.count : 4 + Int(id % 50)
+        let repeats = large ? 16_384 / unit.utf8.count : 4 + Int(id % 50)
         return String(repeating: unit, count: repeats)
     }
 
