@@ -90,7 +90,9 @@ struct StoreCrashTests {
         // the print leaves a durable but unannounced transaction, which is fine).
         let missing = Set(acknowledged).subtracting(presentSet)
         if !missing.isEmpty { problems.append("acknowledged but missing: \(missing.sorted())") }
-        if Set(acknowledged).count != acknowledged.count { problems.append("an id was acknowledged twice: \(acknowledged)") }
+        var seen = Set<Int64>()
+        let repeated = acknowledged.filter { !seen.insert($0).inserted }
+        if !repeated.isEmpty { problems.append("ids acknowledged twice: \(repeated)") }
         // Ids are dense: the writer resumes right after the last durable one.
         if let last = present.last, present != Array(1...last) { problems.append("transaction ids have gaps") }
         return problems

@@ -243,6 +243,35 @@ struct StoreDatabaseTests {
         #expect(try reopened.queryValue("PRAGMA journal_mode") == .text("wal"))
     }
 
+    @Test("a second connection waits for the write lock (busy_timeout) instead of failing with SQLITE_BUSY")
+    func busyTimeoutWaits() throws {
+        let dir = try TemporaryDirectory("store-busy")
+        defer { dir.remove() }
+        let first = try Database(path: dir.path + "/b.db")
+        let second = try Database(path: dir.path + "/b.db")
+        try first.execute("CREATE TABLE w (x INTEGER)")
+        let holding = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        Thread.detachNewThread {
+            do {
+                try first.transaction { connection in
+                    try connection.execute("INSERT INTO w VALUES (1)")
+                    holding.signal()
+                    usleep(300_000) // hold the write lock while the other connection tries to begin
+                }
+            } catch {
+                failure.record("\(error)")
+            }
+            done.signal()
+        }
+        holding.wait()
+        try second.transaction { try $0.execute("INSERT INTO w VALUES (2)") }
+        done.wait()
+        #expect(failure.recorded == nil)
+        #expect(try second.query("SELECT x FROM w ORDER BY rowid").map { try $0.int64(0) } == [1, 2])
+    }
+
     @Test("durability .full switches PRAGMA synchronous to FULL inside the transaction and back after")
     func durabilitySwitch() throws {
         let dir = try TemporaryDirectory("store-durability")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import Core
 
 /// A clock frozen at a known instant, so `schema_migrations.applied_at` is checkable.
@@ -37,4 +38,11 @@ func storeError(_ body: () throws -> Void) -> StoreError? {
     } catch {
         return nil
     }
+}
+
+/// Collects an error description from a background thread.
+final class FailureBox: Sendable {
+    private let value = Mutex<String?>(nil)
+    func record(_ text: String) { value.withLock { $0 = text } }
+    var recorded: String? { value.withLock { $0 } }
 }

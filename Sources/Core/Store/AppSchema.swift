@@ -224,7 +224,9 @@ public enum AppSchema {
     ]
 
     /// The durability a write transaction touching `table` should use. When one transaction spans
-    /// several tables, use the strongest (`.full` if any is listed).
+    /// several tables, use the strongest (`.full` if any is listed). For `posts`, `interactions`
+    /// and `profiles` this is the level for the user's *own* content; bulk ingestion of remote
+    /// content into them (gossip, sync) passes `.normal` explicitly, as it can be fetched again.
     public static func durability(forTable table: String) -> Durability {
         fullDurabilityTables.contains(table) ? .full : .normal
     }
