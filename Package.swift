@@ -52,7 +52,8 @@ let package = Package(
         // One test-support module for every test target (namespaces, fake devices, real-peer launchers).
         .target(name: "TestSupport", dependencies: ["Core"], path: "Tests/TestSupport"),
         // Victim process for the storage crash test; a dependency of CoreTests so it is built with them.
-        .executableTarget(name: "store-crash-writer", dependencies: ["Core"], path: "Tests/Tools/StoreCrashWriter"),
+        .executableTarget(name: "store-crash-writer", dependencies: ["Core"], path: "Tests/Tools/StoreCrashWriter",
+                          exclude: ["README.md"]),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
