@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
-        .target(name: "Core", dependencies: ["CSodium", "CSQLite"]),
+        .target(name: "Core", dependencies: ["CSodium", "CSQLite"], exclude: ["Store/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
         .executableTarget(
@@ -51,7 +51,10 @@ let package = Package(
 
         // One test-support module for every test target (namespaces, fake devices, real-peer launchers).
         .target(name: "TestSupport", dependencies: ["Core"], path: "Tests/TestSupport"),
-        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
+        // Victim process for the storage crash test; a dependency of CoreTests so it is built with them.
+        .executableTarget(name: "store-crash-writer", dependencies: ["Core"], path: "Tests/Tools/StoreCrashWriter",
+                          exclude: ["README.md"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"])
