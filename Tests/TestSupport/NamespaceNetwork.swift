@@ -15,6 +15,7 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
     public init(prefix: String = "psc") throws {
         guard NamespaceCommand.isRoot else { throw NamespaceError.notRoot(operation: "creating a network namespace") }
         guard NetworkNamespace.isValidToken(prefix, maxLength: 12) else { throw NamespaceError.invalidName(prefix) }
+        NetworkNamespace.removeStale(prefix: prefix)
         name = "\(prefix)-\(getpid())-\(NetworkNamespace.randomToken())"
         try NamespaceCommand.check(["ip", "netns", "add", name])
         do {
@@ -89,6 +90,20 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
             }
         }
         _ = try? NamespaceCommand.run(["ip", "netns", "del", name])
+    }
+
+    /// Deletes namespaces `<prefix>-<pid>-…` left behind by test processes that no longer exist (a
+    /// crashed run started with plain `unshare -n`, whose /run/netns is the host's). Namespaces of live
+    /// processes are never touched.
+    public static func removeStale(prefix: String = "psc") {
+        guard let listing = try? NamespaceCommand.check(["ip", "netns", "list"]) else { return }
+        for line in listing.split(separator: "\n") {
+            guard let name = line.split(separator: " ").first.map(String.init) else { continue }
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, parts[0] == prefix, let pid = Int32(parts[1]), pid > 0,
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = try? NamespaceCommand.run(["ip", "netns", "del", name])
+        }
     }
 
     /// Joins this namespace to `other` with a veth pair and gives each end its address.
