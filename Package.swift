@@ -31,7 +31,8 @@ let package = Package(
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
-        .target(name: "Core", dependencies: ["CSodium", "CSQLite"], exclude: ["Store/README.md"]),
+        .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
+                exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
         .executableTarget(
