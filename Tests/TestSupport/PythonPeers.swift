@@ -8,6 +8,12 @@ public enum PythonPeers {
         ProcessInfo.processInfo.environment["PROSCENIUM_CACHE"] ?? "/var/tmp/proscenium"
     }
 
+    /// False only where the environment says the peers cannot exist (the Swift 6.0.3 chroot check sets
+    /// PROSCENIUM_NO_PYTHON_PEERS=1). Everywhere else a missing peer is a test failure, not a skip.
+    public static var isEnabled: Bool {
+        ProcessInfo.processInfo.environment["PROSCENIUM_NO_PYTHON_PEERS"] != "1"
+    }
+
     /// Python with iroh==1.2.0, noiseprotocol, mnemonic, blake3, pynacl, pesq, zeroconf.
     public static var peersPython: String { cacheDirectory + "/venv-peers/bin/python" }
 
