@@ -133,11 +133,7 @@ struct StoreCrashTests {
             let absolute = argument0.hasPrefix("/") ? argument0 : FileManager.default.currentDirectoryPath + "/" + argument0
             candidates.append((absolute as NSString).deletingLastPathComponent + "/" + name)
         }
-        // macOS-style bundles: <products>/X.xctest/Contents/MacOS/X.
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name).path)
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent(name).path)
-        }
+        // Bundle.main/allBundles are deliberately not consulted: they crash in Debian 6.0.3 Foundation.
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }
