@@ -74,7 +74,7 @@ struct BIP39Tests {
 
     @Test("randomized cross-check against PyPI mnemonic, both directions", .enabled(if: PythonPeers.isEnabled))
     func pythonCrossCheck() throws {
-        var rng = WireTestRandom(seed: 0xB1939)
+        var rng = SeededRandom(seed: 0xB1939)
         let lengths = [16, 20, 24, 28, 32]
         let entropies = (0..<200).map { index in rng.bytes(lengths[index % lengths.count]) }
         let script = """

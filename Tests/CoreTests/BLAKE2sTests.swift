@@ -4,22 +4,6 @@ import TestSupport
 
 /// Helpers shared by the BLAKE2s and BLAKE3 suites (namespaced to stay clear of other suites).
 enum BLAKETesting {
-    /// SplitMix64, so a failing random case can be replayed from its seed.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) }
-        }
-    }
 
     /// Serialises records for the Python peers: each field is a 4-byte little-endian length + bytes.
     static func lengthPrefixed(_ fields: [[UInt8]]) -> [UInt8] {
@@ -105,7 +89,7 @@ struct BLAKE2sTests {
     @Test("Matches Python hashlib.blake2s: keyed, unkeyed, all digest lengths, random splits", .enabled(if: PythonPeers.isEnabled))
     func crossCheckHashlib() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var rng = BLAKETesting.Random(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var lengths = [0, 1, 63, 64, 65, 127, 128, 129, 1000]
         for _ in 0..<25 { lengths.append(Int.random(in: 0...5000, using: &rng)) }
 
@@ -149,7 +133,7 @@ struct BLAKE2sTests {
 
     @Test("HMAC-BLAKE2s matches Python hmac with hashlib.blake2s (short, block-size and long keys)", .enabled(if: PythonPeers.isEnabled))
     func hmacCrossCheck() throws {
-        var rng = BLAKETesting.Random(seed: UInt64.random(in: 0...UInt64.max))
+        var rng = SeededRandom(seed: UInt64.random(in: 0...UInt64.max))
         var cases: [([UInt8], [UInt8])] = []
         for keyLength in [0, 1, 32, 63, 64, 65, 100] {
             for messageLength in [0, 1, 64, 65, 300] {
@@ -178,7 +162,7 @@ struct BLAKE2sTests {
 
     @Test("Noise HKDF over HMAC-BLAKE2s matches noiseprotocol's hkdf", .enabled(if: PythonPeers.isEnabled))
     func noiseHKDFCrossCheck() throws {
-        var rng = BLAKETesting.Random(seed: UInt64.random(in: 0...UInt64.max))
+        var rng = SeededRandom(seed: UInt64.random(in: 0...UInt64.max))
         var cases: [([UInt8], [UInt8], Int)] = []
         for ikmLength in [0, 32, 57] {
             for outputs in [2, 3] { cases.append((rng.bytes(32), rng.bytes(ikmLength), outputs)) }

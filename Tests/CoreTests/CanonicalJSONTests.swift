@@ -58,7 +58,7 @@ struct CanonicalJSONTests {
 
     @Test("random objects match Python json.dumps(sort_keys=True, separators=(',',':'), ensure_ascii=False)", .enabled(if: PythonPeers.isEnabled))
     func pythonCrossCheck() throws {
-        var rng = WireTestRandom(seed: 0x5EED_C7A0)
+        var rng = SeededRandom(seed: 0x5EED_C7A0)
         let values = (0..<300).map { _ in randomValue(&rng, depth: 0) }
         // Transport to Python in an ASCII-only tagged form (strings as hex of their UTF-8), so the
         // check does not depend on the writer's escaping of the content under test.
@@ -99,7 +99,7 @@ struct CanonicalJSONTests {
         }
     }
 
-    private func randomValue(_ rng: inout WireTestRandom, depth: Int) -> CanonicalJSON {
+    private func randomValue(_ rng: inout SeededRandom, depth: Int) -> CanonicalJSON {
         let choice = depth >= 3 ? rng.next(upTo: 5) : rng.next(upTo: 7)
         switch choice {
         case 0: return .null
@@ -121,7 +121,7 @@ struct CanonicalJSONTests {
     /// ASCII (with every control character and the escaped ones), BMP, private-use and astral
     /// scalars, so key sorting covers the UTF-8/UTF-16 order difference knowingly: Python compares
     /// code points, which is UTF-8 byte order.
-    private func randomString(_ rng: inout WireTestRandom) -> String {
+    private func randomString(_ rng: inout SeededRandom) -> String {
         let pools: [ClosedRange<UInt32>] = [0x00...0x7F, 0x20...0x7E, 0x80...0x7FF, 0x800...0xD7FF, 0xE000...0xFFFF, 0x10000...0x10FFFF]
         var scalars = String.UnicodeScalarView()
         for _ in 0..<rng.next(upTo: 8) {
@@ -135,17 +135,3 @@ struct CanonicalJSONTests {
     }
 }
 
-/// Small deterministic PRNG so randomized tests are reproducible.
-struct WireTestRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(upTo bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
-    mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
-}

@@ -54,7 +54,7 @@ struct DoubleRatchetTests {
     /// Random interleavings, reordering and drops within the skip limit, in both directions.
     @Test(arguments: 0..<8)
     func randomInterleavingsDeliverEverythingNotDropped(seed: Int) throws {
-        var rng = SplitMix(seed: UInt64(seed))
+        var rng = SeededRandom(seed: UInt64(seed))
         var pair = try RatchetPair()
         var toBob: [(DoubleRatchet.Header, [UInt8], String)] = []
         var toAlice: [(DoubleRatchet.Header, [UInt8], String)] = []
@@ -252,17 +252,4 @@ for step, op in enumerate(sys.argv[1:]):
     else:
         h, c = to_alice[int(op[1:])]; print(alice.decrypt(h, c).hex())
 """#
-}
-
-/// A tiny deterministic PRNG for property tests (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9e3779b97f4a7c15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e3779b97f4a7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58476d1ce4e5b9
-        z = (z ^ (z >> 27)) &* 0x94d049bb133111eb
-        return z ^ (z >> 31)
-    }
 }

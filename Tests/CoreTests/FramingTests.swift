@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Core
 
 @Suite("Length-prefixed framing")
@@ -22,7 +23,7 @@ struct FramingTests {
 
     @Test("incremental decoding in arbitrary pieces", arguments: [LengthPrefix.u16BigEndian, .u32BigEndian])
     func incremental(prefix: LengthPrefix) throws {
-        var rng = WireTestRandom(seed: prefix == .u16BigEndian ? 16 : 32)
+        var rng = SeededRandom(seed: prefix == .u16BigEndian ? 16 : 32)
         let encoder = FrameEncoder(prefix: prefix, maxFrameSize: 5000)
         let payloads = (0..<200).map { _ in rng.bytes(Int(rng.next(upTo: 5001))) } + [[]]
         var stream: [UInt8] = []
@@ -73,7 +74,7 @@ struct FramingTests {
 
     @Test("random input never crashes the decoder")
     func fuzz() {
-        var rng = WireTestRandom(seed: 99)
+        var rng = SeededRandom(seed: 99)
         for _ in 0..<2000 {
             var decoder = FrameDecoder(prefix: rng.next(upTo: 2) == 0 ? .u16BigEndian : .u32BigEndian, maxFrameSize: 300)
             decoder.append(rng.bytes(Int(rng.next(upTo: 64))))

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Core
 
 @Suite("postcard (iroh-wire.md §0.1)")
@@ -290,7 +291,7 @@ struct PostcardTests {
 
     @Test("random bytes into every decoder never crash")
     func fuzzDecoders() {
-        var rng = WireTestRandom(seed: 0xF022)
+        var rng = SeededRandom(seed: 0xF022)
         let limits = PostcardLimits(maxByteLength: 64, maxSequenceLength: 64)
         var failures = 0
         var successes = 0
@@ -335,7 +336,7 @@ struct PostcardTests {
 
     @Test("random values round-trip")
     func roundTrip() throws {
-        var rng = WireTestRandom(seed: 7)
+        var rng = SeededRandom(seed: 7)
         for _ in 0..<500 {
             let u = rng.next() >> rng.next(upTo: 64)
             let i = Int64(bitPattern: rng.next()) >> Int64(rng.next(upTo: 64))
