@@ -29,11 +29,12 @@ let package = Package(
         // C shims: hide macro-heavy APIs and the bookworm/trixie version differences.
         .target(name: "CQUIC", dependencies: ["CNGTCP2"]),
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
+        .target(name: "COpusShim", dependencies: ["COpus"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
-        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
+        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"]),
         .executableTarget(
             name: "Appliance",
             dependencies: [
