@@ -51,7 +51,7 @@ let package = Package(
         ),
 
         // One test-support module for every test target (namespaces, fake devices, real-peer launchers).
-        .target(name: "TestSupport", dependencies: ["Core"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Core", "AudioPipeline"], path: "Tests/TestSupport"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
