@@ -21,12 +21,37 @@ public struct OpusError: Error, Equatable, CustomStringConvertible {
 public final class OpusEncoder {
     private let state: OpaquePointer
 
+    /// libopus application modes; §9.3 uses `.voip`.
+    public enum Application: Sendable {
+        case voip, audio, restrictedLowDelay
+        var code: Int32 {
+            switch self {
+            case .voip: return OPUS_APPLICATION_VOIP
+            case .audio: return OPUS_APPLICATION_AUDIO
+            case .restrictedLowDelay: return OPUS_APPLICATION_RESTRICTED_LOWDELAY
+            }
+        }
+    }
+
+    /// Signal-type hint for libopus's mode decision.
+    public enum Signal: Sendable {
+        case auto, voice, music
+        var code: Int32 {
+            switch self {
+            case .auto: return OPUS_AUTO
+            case .voice: return OPUS_SIGNAL_VOICE
+            case .music: return OPUS_SIGNAL_MUSIC
+            }
+        }
+    }
+
     public init(bitrate: Int = AudioFormat.opusBitrate,
                 expectedLossPercent: Int = AudioFormat.opusExpectedLossPercent,
-                inbandFEC: Bool = true) throws(OpusError) {
+                inbandFEC: Bool = true,
+                application: Application = .voip) throws(OpusError) {
         var err: Int32 = 0
         guard let enc = opus_encoder_create(opus_int32(AudioFormat.sampleRate), Int32(AudioFormat.channels),
-                                            OPUS_APPLICATION_VOIP, &err), err == OPUS_OK else {
+                                            application.code, &err), err == OPUS_OK else {
             throw OpusError(operation: "encoder_create", code: err == OPUS_OK ? OPUS_ALLOC_FAIL : err)
         }
         state = enc
@@ -70,6 +95,10 @@ public final class OpusEncoder {
         var v: opus_int32 = 0
         _ = copus_encoder_get_lookahead(state, &v)
         return Int(v)
+    }
+
+    public func setSignal(_ signal: Signal) throws(OpusError) {
+        try OpusError.check(copus_encoder_set_signal(state, signal.code), "set_signal")
     }
 
     public func setComplexity(_ complexity: Int) throws(OpusError) {

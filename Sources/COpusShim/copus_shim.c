@@ -9,6 +9,7 @@ int copus_encoder_get_packet_loss_perc(OpusEncoder *enc, opus_int32 *percent) { 
 int copus_encoder_set_complexity(OpusEncoder *enc, int complexity) { return opus_encoder_ctl(enc, OPUS_SET_COMPLEXITY(complexity)); }
 int copus_encoder_get_lookahead(OpusEncoder *enc, opus_int32 *samples) { return opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(samples)); }
 int copus_encoder_set_dtx(OpusEncoder *enc, int enabled) { return opus_encoder_ctl(enc, OPUS_SET_DTX(enabled)); }
+int copus_encoder_set_signal(OpusEncoder *enc, int signal) { return opus_encoder_ctl(enc, OPUS_SET_SIGNAL(signal)); }
 int copus_encoder_reset_state(OpusEncoder *enc) { return opus_encoder_ctl(enc, OPUS_RESET_STATE); }
 int copus_decoder_get_last_packet_duration(OpusDecoder *dec, opus_int32 *samples) { return opus_decoder_ctl(dec, OPUS_GET_LAST_PACKET_DURATION(samples)); }
 int copus_decoder_reset_state(OpusDecoder *dec) { return opus_decoder_ctl(dec, OPUS_RESET_STATE); }

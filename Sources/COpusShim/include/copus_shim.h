@@ -14,6 +14,7 @@ int copus_encoder_get_packet_loss_perc(OpusEncoder *enc, opus_int32 *percent);
 int copus_encoder_set_complexity(OpusEncoder *enc, int complexity);
 int copus_encoder_get_lookahead(OpusEncoder *enc, opus_int32 *samples);
 int copus_encoder_set_dtx(OpusEncoder *enc, int enabled);
+int copus_encoder_set_signal(OpusEncoder *enc, int signal);
 int copus_encoder_reset_state(OpusEncoder *enc);
 int copus_decoder_get_last_packet_duration(OpusDecoder *dec, opus_int32 *samples);
 int copus_decoder_reset_state(OpusDecoder *dec);
