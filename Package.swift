@@ -47,7 +47,10 @@ let package = Package(
             dependencies: [
                 "Core", "Transport", "AudioPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
-            ]
+            ],
+            // main.swift holds an @main type; with more than one source file SwiftPM no longer
+            // passes this flag by itself.
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
 
         // One test-support module for every test target (namespaces, fake devices, real-peer launchers).

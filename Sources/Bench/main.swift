@@ -6,6 +6,6 @@ struct ProsceniumBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proscenium-bench",
         abstract: "Benchmarks for Proscenium Node (figures go to docs/benchmarks.md).",
-        subcommands: []
+        subcommands: [AudioBench.self]
     )
 }
