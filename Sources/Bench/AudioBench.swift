@@ -141,8 +141,11 @@ struct AudioBench: ParsableCommand {
             ("playback: start threshold 2 periods of 3-period buffer", 2 * period)
         ]
         print("\nMouth-to-ear budget (excluding network):")
-        for (name, ms) in rows { print(String(format: "  %-58@ %6.1f ms", name as NSString, ms)) }
-        print(String(format: "  %-58@ %6.1f ms", "total" as NSString, rows.reduce(0) { $0 + $1.1 }))
+        func line(_ name: String, _ ms: Double) -> String {
+            "  " + name.padding(toLength: 58, withPad: " ", startingAt: 0) + String(format: "%6.1f ms", ms)
+        }
+        for (name, ms) in rows { print(line(name, ms)) }
+        print(line("total", rows.reduce(0) { $0 + $1.1 }))
     }
 
     private func threadCPUNanos() -> UInt64 {

@@ -105,3 +105,55 @@ public enum RawPCM {
         samples.map { Int16(max(-32_768, min(32_767, ($0 * 32_767).rounded()))) }
     }
 }
+
+/// A playback and a capture `FakeAudioDevice`-like pair joined by "air": what is played comes
+/// back on the capture side `latencySamples` later, scaled by `gain`. Both sides are paced by
+/// sleeping one period, like a card with one clock.
+public final class FakeLoopback: @unchecked Sendable {
+    private let air: Mutex<[Float]>
+    public let gain: Float
+
+    public init(latencySamples: Int, gain: Float = 1) {
+        air = Mutex([Float](repeating: 0, count: latencySamples))
+        self.gain = gain
+    }
+
+    public func makeDevices(periodFrames: Int = 480) -> (playback: Side, capture: Side) {
+        (Side(loopback: self, direction: .playback, periodFrames: periodFrames),
+         Side(loopback: self, direction: .capture, periodFrames: periodFrames))
+    }
+
+    public final class Side: AudioDevice, @unchecked Sendable {
+        let loopback: FakeLoopback
+        public let name = "fake-loopback"
+        public let direction: AudioDirection
+        public let periodFrames: Int
+        public var bufferFrames: Int { periodFrames * 3 }
+        private let closed = Atomic<Bool>(false)
+
+        init(loopback: FakeLoopback, direction: AudioDirection, periodFrames: Int) {
+            self.loopback = loopback
+            self.direction = direction
+            self.periodFrames = periodFrames
+        }
+
+        public func transfer(_ samples: UnsafeMutableBufferPointer<Float>) -> AudioTransferResult {
+            if closed.load(ordering: .relaxed) { return .lost(code: -EBADFD) }
+            usleep(UInt32(samples.count * 1_000_000 / 48_000))
+            let gain = loopback.gain
+            loopback.air.withLock { air in
+                if direction == .playback {
+                    air.append(contentsOf: samples.map { $0 * gain })
+                } else {
+                    let n = min(samples.count, air.count)
+                    for i in 0..<n { samples[i] = air[i] }
+                    for i in n..<samples.count { samples[i] = 0 }
+                    air.removeFirst(n)
+                }
+            }
+            return .ok
+        }
+
+        public func close() { closed.store(true, ordering: .relaxed) }
+    }
+}
