@@ -99,7 +99,11 @@ public final class AudioStream: @unchecked Sendable {
         var delay = options.reopenDelayMillis
         while !stopRequested.load(ordering: .acquiring) {
             guard let current = device else {
-                sleepMillis(delay)
+                var waited = 0
+                while waited < delay && !stopRequested.load(ordering: .acquiring) {
+                    sleepMillis(min(20, delay - waited))
+                    waited += 20
+                }
                 if stopRequested.load(ordering: .acquiring) { break }
                 do {
                     device = try openDevice()
