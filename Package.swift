@@ -34,7 +34,8 @@ let package = Package(
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
-        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"]),
+        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
+                exclude: ["README.md"]),
         .executableTarget(
             name: "Appliance",
             dependencies: [

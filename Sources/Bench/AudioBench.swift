@@ -132,13 +132,15 @@ struct AudioBench: ParsableCommand {
         let period = Double(options.periodFrames) / 48.0
         let lookahead = Double(encoder.lookaheadSamples) / 48.0
         let jitter = Double(JitterBuffer.Configuration().initialDelayMicros) / 1000
+        let lead = Double(VoiceSession.Options().playbackLeadSamples) / 48.0
         let rows: [(String, Double)] = [
-            ("capture period (ALSA, 480 frames)", period),
-            ("framing: fill a 20 ms Opus frame (worst case)", 20 - period),
+            ("capture period (ALSA, \(options.periodFrames) frames)", period),
+            ("framing: collect a 20 ms Opus frame (worst case)", 20 - period),
             ("Opus encoder lookahead (\(encoder.lookaheadSamples) samples)", lookahead),
             ("network one-way (not counted: LAN ≈ 1 ms)", 0),
             ("jitter buffer target (initial; adapts 20…200 ms)", jitter),
-            ("playback: start threshold 2 periods of 3-period buffer", 2 * period)
+            ("playback ring lead kept by VoiceSession", lead),
+            ("ALSA playback buffer (\(options.periods) periods, kept full)", Double(options.periods) * period)
         ]
         print("\nMouth-to-ear budget (excluding network):")
         func line(_ name: String, _ ms: Double) -> String {
