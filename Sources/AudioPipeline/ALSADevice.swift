@@ -75,6 +75,10 @@ public final class ALSADevice: AudioDevice {
     /// Opens and configures the PCM. `configuration` replaces the global ALSA configuration when given.
     public init(name: String, direction: AudioDirection, options: Options = Options(),
                 configuration: ALSAConfiguration? = nil) throws(AudioDeviceError) {
+        guard (240...480).contains(options.periodFrames), (2...4).contains(options.periods) else {
+            throw .unsupportedConfiguration(device: name,
+                                            reason: "period \(options.periodFrames) frames × \(options.periods): need 240…480 frames (5–10 ms) × 2…4")
+        }
         self.name = name
         self.direction = direction
         self.options = options
@@ -148,7 +152,7 @@ public final class ALSADevice: AudioDevice {
         var period = snd_pcm_uframes_t(options.periodFrames)
         rc = snd_pcm_hw_params_set_period_size_near(pcm, hw, &period, nil)
         guard rc == 0 else { throw fail("period \(options.periodFrames)", rc) }
-        var buffer = period * snd_pcm_uframes_t(max(2, options.periods))
+        var buffer = period * snd_pcm_uframes_t(options.periods)
         rc = snd_pcm_hw_params_set_buffer_size_near(pcm, hw, &buffer)
         guard rc == 0 else { throw fail("buffer \(buffer)", rc) }
         rc = snd_pcm_hw_params(pcm, hw)
@@ -209,7 +213,30 @@ public final class ALSADevice: AudioDevice {
     }
 
     private func pack(_ samples: UnsafeMutableBufferPointer<Float>) {
-        let ch = channels
+        InterleavedSamples.pack(UnsafeBufferPointer(samples), into: scratch, format: format, channels: channels)
+    }
+
+    private func unpack(_ samples: UnsafeMutableBufferPointer<Float>) {
+        InterleavedSamples.unpack(scratch, into: samples, format: format, channels: channels)
+    }
+
+    private func pace(frames: Int) {
+        let periodNanos = UInt64(frames) * 1_000_000_000 / UInt64(options.sampleRate)
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let nowNanos = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        if nextDeadlineNanos == 0 || nextDeadlineNanos + 100_000_000 < nowNanos { nextDeadlineNanos = nowNanos }
+        nextDeadlineNanos += periodNanos
+        var deadline = timespec(tv_sec: Int(nextDeadlineNanos / 1_000_000_000), tv_nsec: Int(nextDeadlineNanos % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+    }
+}
+
+/// Mono `Float` ⇄ the card's interleaved frames. Playback copies the mono sample to every
+/// channel; capture averages the channels. Real-time safe.
+enum InterleavedSamples {
+    static func pack(_ samples: UnsafeBufferPointer<Float>, into scratch: UnsafeMutableRawPointer,
+                     format: snd_pcm_format_t, channels ch: Int) {
         switch format {
         case SND_PCM_FORMAT_S16_LE:
             let out = scratch.assumingMemoryBound(to: Int16.self)
@@ -231,8 +258,8 @@ public final class ALSADevice: AudioDevice {
         }
     }
 
-    private func unpack(_ samples: UnsafeMutableBufferPointer<Float>) {
-        let ch = channels
+    static func unpack(_ scratch: UnsafeRawPointer, into samples: UnsafeMutableBufferPointer<Float>,
+                       format: snd_pcm_format_t, channels ch: Int) {
         let scale = 1 / Float(ch)
         switch format {
         case SND_PCM_FORMAT_S16_LE:
@@ -257,16 +284,5 @@ public final class ALSADevice: AudioDevice {
                 samples[i] = sum * scale
             }
         }
-    }
-
-    private func pace(frames: Int) {
-        let periodNanos = UInt64(frames) * 1_000_000_000 / UInt64(options.sampleRate)
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nowNanos = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        if nextDeadlineNanos == 0 || nextDeadlineNanos + 100_000_000 < nowNanos { nextDeadlineNanos = nowNanos }
-        nextDeadlineNanos += periodNanos
-        var deadline = timespec(tv_sec: Int(nextDeadlineNanos / 1_000_000_000), tv_nsec: Int(nextDeadlineNanos % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Core
 import TestSupport
 @testable import AudioPipeline
+import CALSA
 
 private func waitUntil(timeoutSeconds: Double = 10, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeoutSeconds)
@@ -107,6 +108,21 @@ struct AudioDeviceTests {
         #expect(throws: AudioDeviceError.self) { try ALSAConfiguration(text: "pcm.broken { type") }
         let null = try ALSADevice(name: "test_null", direction: .playback, configuration: config)
         #expect(null.periodFrames == 480)
+        var tooLong = ALSADevice.Options()
+        tooLong.periodFrames = 960
+        #expect(throws: AudioDeviceError.self) {
+            try ALSADevice(name: "test_null", direction: .playback, options: tooLong, configuration: config)
+        }
+        var fivePeriods = ALSADevice.Options()
+        fivePeriods.periods = 5
+        #expect(throws: AudioDeviceError.self) {
+            try ALSADevice(name: "test_null", direction: .playback, options: fivePeriods, configuration: config)
+        }
+        var short = ALSADevice.Options()
+        short.periodFrames = 240
+        short.periods = 2
+        let fiveMillis = try ALSADevice(name: "test_null", direction: .capture, options: short, configuration: config)
+        #expect(fiveMillis.periodFrames == 240 && fiveMillis.bufferFrames == 480)
     }
 
     @Test func xrunIsCountedAndDeviceLossIsReopened() throws {
@@ -163,4 +179,28 @@ final class OpenCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
     func next() -> Int { lock.lock(); defer { count += 1; lock.unlock() }; return count }
+}
+
+@Suite("InterleavedSamples")
+struct InterleavedSamplesTests {
+    /// Cards that offer no mono: playback duplicates to every channel, capture averages them.
+    @Test(arguments: [SND_PCM_FORMAT_S16_LE.rawValue, SND_PCM_FORMAT_S32_LE.rawValue, SND_PCM_FORMAT_FLOAT_LE.rawValue])
+    func stereoRoundTripInEveryFormat(formatValue: Int32) {
+        let format = snd_pcm_format_t(rawValue: formatValue)
+        let mono: [Float] = [0, 0.5, -0.5, 0.25, -1, 0.999]
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: mono.count * 2 * 4, alignment: 16)
+        defer { scratch.deallocate() }
+        mono.withUnsafeBufferPointer { InterleavedSamples.pack($0, into: scratch, format: format, channels: 2) }
+        var back = [Float](repeating: 9, count: mono.count)
+        back.withUnsafeMutableBufferPointer { InterleavedSamples.unpack(UnsafeRawPointer(scratch), into: $0, format: format, channels: 2) }
+        for (a, b) in zip(mono, back) { #expect(abs(a - b) < 1.0 / 16_000, "\(a) → \(b)") }
+        // Capture of a card whose left and right differ: the average.
+        if format == SND_PCM_FORMAT_S16_LE {
+            let frames = scratch.assumingMemoryBound(to: Int16.self)
+            frames[0] = 16_384; frames[1] = 0
+            var one = [Float](repeating: 0, count: 1)
+            one.withUnsafeMutableBufferPointer { InterleavedSamples.unpack(UnsafeRawPointer(scratch), into: $0, format: format, channels: 2) }
+            #expect(one[0] == 0.25)
+        }
+    }
 }
