@@ -73,6 +73,7 @@ public final class AudioStream: @unchecked Sendable {
     /// Opens the device on the calling thread (so a bad name fails here, with its error) and
     /// starts the threads.
     public func start() throws {
+        guard lifecycle.withLock({ $0.supervisor == nil }) else { return }   // already running
         let device = try openDevice()
         stopRequested.store(false, ordering: .releasing)
         let supervisor = try RealtimeThread(name: "audio-sup-\(direction.rawValue)", priority: nil) { [self] in

@@ -110,12 +110,20 @@ public enum RawPCM {
 /// back on the capture side `latencySamples` later, scaled by `gain`. Both sides are paced by
 /// sleeping one period, like a card with one clock.
 public final class FakeLoopback: @unchecked Sendable {
-    private let air: Mutex<[Float]>
+    // NSLock rather than Mutex: ThreadSanitizer understands pthread mutexes, not raw futexes.
+    private let lock = NSLock()
+    private var air: [Float]
     public let gain: Float
 
     public init(latencySamples: Int, gain: Float = 1) {
-        air = Mutex([Float](repeating: 0, count: latencySamples))
+        air = [Float](repeating: 0, count: latencySamples)
         self.gain = gain
+    }
+
+    fileprivate func withAir<R>(_ body: (inout [Float]) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&air)
     }
 
     public func makeDevices(periodFrames: Int = 480) -> (playback: Side, capture: Side) {
@@ -141,7 +149,7 @@ public final class FakeLoopback: @unchecked Sendable {
             if closed.load(ordering: .relaxed) { return .lost(code: -EBADFD) }
             usleep(UInt32(samples.count * 1_000_000 / 48_000))
             let gain = loopback.gain
-            loopback.air.withLock { air in
+            loopback.withAir { air in
                 if direction == .playback {
                     air.append(contentsOf: samples.map { $0 * gain })
                 } else {
