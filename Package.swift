@@ -29,12 +29,14 @@ let package = Package(
         // C shims: hide macro-heavy APIs and the bookworm/trixie version differences.
         .target(name: "CQUIC", dependencies: ["CNGTCP2"]),
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
+        .target(name: "COpusShim", dependencies: ["COpus"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
                 exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
-        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
+        .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
+                exclude: ["README.md"]),
         .executableTarget(
             name: "Appliance",
             dependencies: [
@@ -51,7 +53,7 @@ let package = Package(
         ),
 
         // One test-support module for every test target (namespaces, fake devices, real-peer launchers).
-        .target(name: "TestSupport", dependencies: ["Core"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Core", "AudioPipeline"], path: "Tests/TestSupport"),
         // Victim process for the storage crash test; a dependency of CoreTests so it is built with them.
         .executableTarget(name: "store-crash-writer", dependencies: ["Core"], path: "Tests/Tools/StoreCrashWriter",
                           exclude: ["README.md"]),
