@@ -80,10 +80,12 @@ public struct PeerProtocolHandler: ProtocolHandler {
         }
         var requestName = "request"
         do {
-            let (send, receive) = try await connection.acceptBidirectionalStream()
-            let bytes: [UInt8]
+            let (send, bytes): (any PeerStreamWriter, [UInt8])
             do {
-                bytes = try await receive.readToEnd(limit: SocialLimits.peerRequestCap)
+                (send, bytes) = try await PeerDeadline.run(on: connection, timeoutSeconds: SocialLimits.requestTimeoutSeconds) {
+                    let (send, receive) = try await connection.acceptBidirectionalStream()
+                    return (send, try await receive.readToEnd(limit: SocialLimits.peerRequestCap))
+                }
             } catch PeerNetworkError.limitExceeded(let what) {
                 throw Refusal(error: SocialRejectionError(.oversizedMessage, "PeerRequest: \(what)"))
             }
@@ -343,8 +345,8 @@ public struct PeerProtocolClient: Sendable {
 
     /// Connects, sends `request`, finishes, and reads the answer up to `cap` bytes. The
     /// connection stays open for callers that continue (sync); others close it.
-    func exchange(_ request: PeerRequest, with endpoint: EndpointID,
-                  cap: Int) async throws -> (any PeerConnection, [UInt8]) {
+    func exchange(_ request: PeerRequest, with endpoint: EndpointID, cap: Int,
+                  timeoutSeconds: Double = SocialLimits.requestTimeoutSeconds) async throws -> (any PeerConnection, [UInt8]) {
         let connection: any PeerConnection
         do {
             connection = try await dialer.connect(to: PeerAddress(id: endpoint), alpn: PeerProtocolHandler.alpn,
@@ -353,11 +355,17 @@ public struct PeerProtocolClient: Sendable {
             throw PeerClientError.network("connect to \(endpoint.hex.prefix(16)): \(error)")
         }
         do {
-            let (send, receive) = try await connection.openBidirectionalStream()
-            try await send.write(try WireJSON.encode(request))
-            try await send.finish()
-            let bytes = try await receive.readToEnd(limit: cap)
+            let payload = try WireJSON.encode(request)
+            let bytes = try await PeerDeadline.run(on: connection, timeoutSeconds: timeoutSeconds) {
+                let (send, receive) = try await connection.openBidirectionalStream()
+                try await send.write(payload)
+                try await send.finish()
+                return try await receive.readToEnd(limit: cap)
+            }
             return (connection, bytes)
+        } catch let error as PeerDeadline.TimedOut {
+            connection.close(code: 0, reason: "done")
+            throw PeerClientError.network("\(request.variantName) to \(endpoint.hex.prefix(16)): \(error)")
         } catch let error as PeerNetworkError {
             connection.close(code: 0, reason: "done")
             if case .limitExceeded(let what) = error {
@@ -409,7 +417,8 @@ public struct PeerProtocolClient: Sendable {
     }
 
     public func push(_ message: PushMessage, to endpoint: EndpointID) async throws -> PushAck {
-        let (connection, bytes) = try await exchange(.push(message), with: endpoint, cap: SocialLimits.smallResponseCap)
+        let (connection, bytes) = try await exchange(.push(message), with: endpoint, cap: SocialLimits.smallResponseCap,
+                                                     timeoutSeconds: SocialLimits.pushTimeoutSeconds)
         connection.close(code: 0, reason: "done")
         return try decode(PushAck.self, bytes, what: "PushAck")
     }
@@ -439,7 +448,8 @@ public struct PeerProtocolClient: Sendable {
                                   interactionCount: try store.interactionCount(author: author),
                                   newestTimestamp: try store.newestPostTimestamp(author: author),
                                   newestInteractionTimestamp: try store.newestInteractionTimestamp(author: author))
-        let (connection, bytes) = try await exchange(.sync(request), with: endpoint, cap: SocialLimits.syncSummaryCap)
+        let (connection, bytes) = try await exchange(.sync(request), with: endpoint, cap: SocialLimits.syncSummaryCap,
+                                                     timeoutSeconds: SocialLimits.syncTimeoutSeconds)
         defer { connection.close(code: 0, reason: "done") }
         let summary = try decode(SyncSummary.self, bytes, what: "SyncSummary")
         if let profile = summary.profile {
@@ -449,29 +459,42 @@ public struct PeerProtocolClient: Sendable {
         var result = SyncResult(mode: summary.mode)
         guard summary.mode != .upToDate else { return result }
 
+        let ids = summary.mode == .needIDDiff ? try store.postIDs(author: author) : nil
+        let frames: [[UInt8]]
         do {
-            let (send, receive) = try await connection.openBidirectionalStream()
-            if summary.mode == .needIDDiff {
-                try await send.write(try WireJSON.encode(try store.postIDs(author: author)))
-            }
-            try await send.finish()
-            var decoder = FrameDecoder(prefix: .u32BigEndian, maxFrameSize: SocialLimits.syncFrameCap)
-            streaming: while true {
-                guard let chunk = try await receive.read(maxBytes: 65_536) else {
-                    throw PeerClientError.invalidResponse("sync stream ended before the terminator frame")
-                }
-                decoder.append(chunk)
-                while let frame = try decoder.nextFrame() {
-                    if frame.isEmpty { break streaming }
-                    try apply(frame, author: author, into: &result)
-                }
+            frames = try await PeerDeadline.run(on: connection, timeoutSeconds: SocialLimits.syncTimeoutSeconds) {
+                try await Self.receiveFrames(on: connection, ids: ids)
             }
         } catch let error as FramingError {
             throw PeerClientError.rejected(pipeline.rejectError(SocialRejectionError(.oversizedMessage, "sync frame: \(error)")))
-        } catch let error as PeerNetworkError {
+        } catch let error as PeerClientError {
+            throw error
+        } catch {
             throw PeerClientError.network("sync of \(author.prefix(16)): \(error)")
         }
+        for frame in frames { try apply(frame, author: author, into: &result) }
         return result
+    }
+
+    /// Phase 2/3: opens the data stream, sends the id list (NeedIdDiff) or nothing, and collects
+    /// frames until the zero-length terminator. Frames are applied after the stream ends, so a
+    /// bad stream stores nothing.
+    static func receiveFrames(on connection: any PeerConnection, ids: [String]?) async throws -> [[UInt8]] {
+        let (send, receive) = try await connection.openBidirectionalStream()
+        if let ids { try await send.write(try WireJSON.encode(ids)) }
+        try await send.finish()
+        var decoder = FrameDecoder(prefix: .u32BigEndian, maxFrameSize: SocialLimits.syncFrameCap)
+        var frames: [[UInt8]] = []
+        while true {
+            guard let chunk = try await receive.read(maxBytes: 65_536) else {
+                throw PeerClientError.invalidResponse("sync stream ended before the terminator frame")
+            }
+            decoder.append(chunk)
+            while let frame = try decoder.nextFrame() {
+                if frame.isEmpty { return frames }
+                frames.append(frame)
+            }
+        }
     }
 
     private func apply(_ frame: [UInt8], author: String, into result: inout SyncResult) throws {

@@ -24,6 +24,9 @@ public enum SocialLimits {
     public static let gossipMaxMessage = 4096
     public static let pushTimeoutSeconds = 10.0
     public static let syncTimeoutSeconds = 30.0
+    /// Identity, follow requests and lists have no timeout of their own in the reference (iroh's
+    /// idle timeout ends them); we bound them explicitly.
+    public static let requestTimeoutSeconds = 30.0
 }
 
 /// Why a piece of remote input was not accepted. Every rejection is logged with its detail and
