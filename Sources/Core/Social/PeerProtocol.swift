@@ -101,6 +101,8 @@ public struct PeerProtocolHandler: ProtocolHandler {
             _ = await connection.closed()
         } catch let refusal as Refusal {
             drop(connection, refusal.error, request: "\(requestName) from \(requester.prefix(16))")
+        } catch let rejection as SocialRejectionError {
+            drop(connection, rejection, request: "\(requestName) from \(requester.prefix(16))")
         } catch {
             logger.info("peer/1 \(requestName) from \(requester.prefix(16)) ended: \(error)")
             connection.close(code: 0, reason: "")
@@ -169,6 +171,12 @@ public struct PeerProtocolHandler: ProtocolHandler {
         if try store.isMutedOrBlocked(requester) {
             pipeline.reject(SocialRejectionError(.mutedOrBlocked, "push sender \(requester.prefix(16)) is muted"), context: "push")
             return PushAck(receivedPostIDs: [], receivedInteractionIDs: [])
+        }
+        let strangers = push.posts.filter { $0.author != requester }.count
+            + push.interactions.filter { $0.author != requester }.count
+        if strangers > 0 {
+            pipeline.reject(SocialRejectionError(.wrongAuthor, "\(strangers) pushed items by other authors skipped"),
+                            context: "push from \(requester.prefix(16))")
         }
         var postIDs: [String] = []
         for post in push.posts where post.author == requester {
@@ -452,8 +460,10 @@ public struct PeerProtocolClient: Sendable {
                                                      timeoutSeconds: SocialLimits.syncTimeoutSeconds)
         defer { connection.close(code: 0, reason: "done") }
         let summary = try decode(SyncSummary.self, bytes, what: "SyncSummary")
-        if let profile = summary.profile {
-            // The reference saves this unverified; we verify it like a pushed profile (§16.2).
+        // `profile` is the *responder's* own profile whatever author was asked for (§16.3); the
+        // reference saves it under `author` unverified. We keep it only when the responder is that
+        // author, and verify it like a pushed profile (§16.2).
+        if let profile = summary.profile, try pipeline.directory.masterHex(forTransportID: endpoint.hex) == author {
             _ = pipeline.ingest(profile, owner: author, context: "sync summary")
         }
         var result = SyncResult(mode: summary.mode)

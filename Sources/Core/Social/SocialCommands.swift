@@ -138,6 +138,27 @@ public struct SocialCommands: Sendable {
         return try reply(text, items)
     }
 
+    public func bookmark(_ postID: String, _ on: Bool = true) throws -> SocialCommandReply {
+        try service.store.setBookmark(postID, on, now: service.pipeline.clock.nowMillis())
+        return SocialCommandReply(text: "\(on ? "bookmarked" : "removed bookmark") \(postID)", value: .string(postID))
+    }
+
+    public func bookmarks() throws -> SocialCommandReply {
+        let ids = try service.store.bookmarks()
+        return try reply(ids.isEmpty ? "no bookmarks" : ids.joined(separator: "\n"), ids)
+    }
+
+    public func followRequests() throws -> SocialCommandReply {
+        let pending = try service.store.pendingFollowRequests(now: service.pipeline.clock.nowMillis())
+        return try reply(pending.isEmpty ? "no pending follow requests" : pending.joined(separator: "\n"), pending)
+    }
+
+    public func answerFollowRequest(_ pubkey: String, approve: Bool) async throws -> SocialCommandReply {
+        let done = try await service.answerFollowRequest(pubkey, approve: approve)
+        let text = done ? "\(approve ? "approved" : "denied") \(Self.short(pubkey))" : "no follow request from \(Self.short(pubkey))"
+        return SocialCommandReply(text: text, value: .bool(done))
+    }
+
     public func metrics() -> SocialCommandReply {
         let snapshot = service.metrics.snapshot
         let text = "accepted \(snapshot.totalAccepted), duplicates \(snapshot.totalDuplicates), rejected \(snapshot.totalRejected)"

@@ -251,9 +251,10 @@ public struct SocialStore: Sendable {
     }
 
     public func isModerated(_ pubkey: String, kinds: [ModerationKind] = [.mute, .block]) throws -> Bool {
-        let list = kinds.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let placeholders = kinds.map { _ in "?" }.joined(separator: ",")
         return Self.int(try db.queryValue(
-            "SELECT COUNT(*) FROM moderation WHERE pubkey = ? AND state = 'active' AND kind IN (\(list))", [.text(pubkey)])) > 0
+            "SELECT COUNT(*) FROM moderation WHERE pubkey = ? AND state = 'active' AND kind IN (\(placeholders))",
+            [.text(pubkey)] + kinds.map { .text($0.rawValue) })) > 0
     }
 
     public func isMutedOrBlocked(_ pubkey: String) throws -> Bool { try isModerated(pubkey) }
