@@ -199,6 +199,24 @@ struct PeerProtocolTests {
         #expect(try a.service.store.postCount(author: author) == 0)
     }
 
+    @Test func silentResponderTimesOut() async throws {
+        let bed = SocialTestbed()
+        let a = try await bed.node(1)
+        let silent = Ed25519.SecretKey.generate().publicKey
+        bed.network.serve(silent, alpn: PeerProtocolHandler.alpn, handler: ScriptedPeerHandler { connection in
+            _ = try await connection.acceptBidirectionalStream() // reads nothing, never answers
+            _ = await connection.closed()
+        })
+        var client = a.service.client
+        client.requestTimeoutSeconds = 0.2
+        do {
+            _ = try await client.identity(of: silent)
+            Issue.record("expected a timeout")
+        } catch let error as PeerClientError {
+            #expect(error.description.contains("no answer within 0.2 s"))
+        }
+    }
+
     @Test func followsAndFollowersLists() async throws {
         let bed = SocialTestbed()
         let a = try await bed.node(1), b = try await bed.node(2)

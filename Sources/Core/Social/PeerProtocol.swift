@@ -343,6 +343,8 @@ public struct PeerProtocolClient: Sendable {
     public let dialer: any PeerDialer
     public let pipeline: SocialPipeline
     public var connectTimeoutSeconds: Double = 10
+    /// Bound on identity, follow-request and list exchanges (push and sync use §14's 10 s / 30 s).
+    public var requestTimeoutSeconds: Double = SocialLimits.requestTimeoutSeconds
 
     public init(dialer: any PeerDialer, pipeline: SocialPipeline) {
         self.dialer = dialer
@@ -354,7 +356,8 @@ public struct PeerProtocolClient: Sendable {
     /// Connects, sends `request`, finishes, and reads the answer up to `cap` bytes. The
     /// connection stays open for callers that continue (sync); others close it.
     func exchange(_ request: PeerRequest, with endpoint: EndpointID, cap: Int,
-                  timeoutSeconds: Double = SocialLimits.requestTimeoutSeconds) async throws -> (any PeerConnection, [UInt8]) {
+                  timeoutSeconds: Double? = nil) async throws -> (any PeerConnection, [UInt8]) {
+        let timeoutSeconds = timeoutSeconds ?? requestTimeoutSeconds
         let connection: any PeerConnection
         do {
             connection = try await dialer.connect(to: PeerAddress(id: endpoint), alpn: PeerProtocolHandler.alpn,
