@@ -224,4 +224,70 @@ struct SocialServiceTests {
         #expect(try await commands.unfollow(b.master).text.hasPrefix("unfollowed"))
         #expect(commands.metrics().text.hasPrefix("accepted"))
     }
+
+    @Test func gossipProfileRotationAndDeviceAnnouncements() async throws {
+        let bed = SocialTestbed()
+        let a = try await bed.node(1), b = try await bed.node(2)
+        try await a.service.follow(transportID: b.transport)
+        try await b.service.setProfile(displayName: "Bob v2", bio: "new", visibility: .public)
+        #expect(try a.service.store.profile(for: b.master)?.displayName == "Bob v2")
+        let topic = FeedTopicDerivation.topicID(masterPublicKey: b.identity.masterPublicKey)
+
+        // A profile signed by someone else is refused and leaves the stored one alone.
+        var fake = Profile(displayName: "Mallory")
+        fake.sign(with: Ed25519.SecretKey.generate())
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.profileUpdate(fake).wireBytes())
+                == .rejected(.badSignature))
+        #expect(try a.service.store.profile(for: b.master)?.displayName == "Bob v2")
+
+        // Rotation 0 → 1 (spec §3.5): accepted once, stale when replayed.
+        let (rotated, rotation) = try b.identity.rotatedSigningKey(now: bed.clock.nowMillis())
+        let rotationPayload = try GossipMessage.signingKeyRotation(rotation).wireBytes()
+        #expect(await a.service.receiveGossip(topic: topic, payload: rotationPayload) == .accepted)
+        #expect(try a.service.directory.delegation(forHex: b.master)?.keyIndex == 1)
+        #expect(try a.service.directory.transportIDs(forHex: b.master) == [b.transport.hex]) // ids kept
+        #expect(await a.service.receiveGossip(topic: topic, payload: rotationPayload) == .rejected(.staleRotation))
+        var newKeyPost = Post(id: "n", author: b.master, content: "new key", timestamp: bed.clock.nowMillis())
+        newKeyPost.sign(with: rotated.signingKey)
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.newPost(newKeyPost).wireBytes()) == .accepted)
+        var oldKeyPost = Post(id: "o", author: b.master, content: "old key", timestamp: bed.clock.nowMillis())
+        oldKeyPost.sign(with: b.identity.signingKey)
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.newPost(oldKeyPost).wireBytes())
+                == .rejected(.badSignature))
+
+        // A newer device announcement replaces the transport ids; an old version is stale.
+        let second = Ed25519.SecretKey.generate().publicKey.hex
+        var announcement = LinkedDevicesAnnouncement(
+            masterPublicKey: b.master, delegation: rotated.delegation(issuedAt: bed.clock.nowMillis()),
+            devices: [DeviceEntry(nodeID: b.transport.hex, deviceName: "Primary Device", isPrimary: true, addedAt: 1),
+                      DeviceEntry(nodeID: second, deviceName: "Device 1", isPrimary: false, addedAt: 2)],
+            version: 2, timestamp: bed.clock.nowMillis())
+        announcement.sign(with: rotated.signingKey)
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.linkedDevices(announcement).wireBytes())
+                == .accepted)
+        #expect(try a.service.directory.transportIDs(forHex: b.master) == [b.transport.hex, second])
+        announcement.version = 1
+        announcement.sign(with: rotated.signingKey)
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.linkedDevices(announcement).wireBytes())
+                == .rejected(.staleAnnouncement))
+        #expect(await a.service.receiveGossip(topic: topic, payload: try GossipMessage.heartbeat.wireBytes()) == .ignored)
+    }
+
+    @Test func privateAccountDeniesStrangersAndServesMutuals() async throws {
+        let bed = SocialTestbed()
+        let a = try await bed.node(1), b = try await bed.node(2)
+        try await b.service.setProfile(displayName: "Bob", bio: "", visibility: .private)
+        #expect(try await a.service.requestFollow(b.transport) == .denied)
+        try await a.service.follow(master: b.master) // no identity cached: the follow row exists, sync has no route yet
+        await #expect(throws: PeerClientError.self) { _ = try await a.service.client.sync(author: b.master, from: b.transport) }
+        let hidden = try await a.service.client.followsList(of: b.transport)
+        #expect(hidden.hidden)
+        // Mutual: B follows A and has A as a follower.
+        try b.service.store.upsertFollower(a.master, of: b.master, online: false, now: bed.clock.nowMillis())
+        try await b.service.follow(transportID: a.transport) // A sees B join its topic and learns B's delegation (§5.6)
+        try await b.service.post("mutuals only")
+        #expect(try a.service.store.postCount(author: b.master) == 1) // pushed to the mutual
+        let result = try await a.service.client.sync(author: b.master, from: b.transport)
+        #expect(result.mode == .upToDate)
+    }
 }
