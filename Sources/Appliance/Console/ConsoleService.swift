@@ -1,0 +1,313 @@
+import Core
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The admin console on stdin/stdout (foreground) or on a serial/virtual terminal (`console.tty`).
+/// Runs on its own thread so it never blocks the node; commands go through the shared registry.
+actor ConsoleService: Service {
+    nonisolated let name: String
+    private let devicePath: String?
+    private let fixedTerminal: Terminal?
+    private let registry: CommandRegistry
+    private let pins: AdminPinStore
+    private let pinRequired: Bool
+    private let latch: ShutdownLatch
+    private let logger: Logger
+    private var session: ConsoleSession?
+
+    /// Console on an already-open terminal (stdin/stdout).
+    init(name: String, terminal: Terminal, ownsDevice: Bool, registry: CommandRegistry, pins: AdminPinStore,
+         pinRequired: Bool, latch: ShutdownLatch, logger: Logger) {
+        self.name = name
+        devicePath = nil
+        fixedTerminal = terminal
+        self.registry = registry
+        self.pins = pins
+        self.pinRequired = pinRequired
+        self.latch = latch
+        self.logger = logger
+    }
+
+    /// Console on a device opened at start (and reopened on restart).
+    init(name: String, devicePath: String, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
+         latch: ShutdownLatch, logger: Logger) {
+        self.name = name
+        self.devicePath = devicePath
+        fixedTerminal = nil
+        self.registry = registry
+        self.pins = pins
+        self.pinRequired = pinRequired
+        self.latch = latch
+        self.logger = logger
+    }
+
+    func start() throws {
+        let terminal: Terminal
+        var ownedFD: Int32 = -1
+        if let devicePath {
+            let fd = open(devicePath, O_RDWR | O_NOCTTY | O_CLOEXEC)
+            guard fd >= 0 else { throw AdminCommandError("cannot open console terminal \(devicePath): \(String(cString: strerror(errno)))") }
+            ownedFD = fd
+            terminal = Terminal(inputFD: fd, outputFD: fd)
+        } else {
+            terminal = fixedTerminal!
+        }
+        let session = ConsoleSession(terminal: terminal, ownedFD: ownedFD, registry: registry, pins: pins,
+                                     pinRequired: pinRequired, latch: latch, logger: logger)
+        self.session = session
+        session.start(threadName: name)
+    }
+
+    func stop() async {
+        guard let session else { return }
+        session.requestStop()
+        // Give the thread a moment to restore the terminal settings.
+        for _ in 0..<40 where !session.finished {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        self.session = nil
+    }
+}
+
+/// One console's thread and its state. Only the console thread touches the editor.
+final class ConsoleSession: Sendable {
+    private let terminal: Terminal
+    private let ownedFD: Int32
+    private let registry: CommandRegistry
+    private let pins: AdminPinStore
+    private let pinRequired: Bool
+    private let latch: ShutdownLatch
+    private let logger: Logger
+    private let stopRequested = Atomic<Bool>(false)
+    private let done = Atomic<Bool>(false)
+    static let prompt = "proscenium> "
+
+    init(terminal: Terminal, ownedFD: Int32, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
+         latch: ShutdownLatch, logger: Logger) {
+        self.terminal = terminal
+        self.ownedFD = ownedFD
+        self.registry = registry
+        self.pins = pins
+        self.pinRequired = pinRequired
+        self.latch = latch
+        self.logger = logger
+    }
+
+    var finished: Bool { done.load(ordering: .acquiring) }
+
+    func requestStop() { stopRequested.store(true, ordering: .releasing) }
+
+    func start(threadName: String) {
+        let thread = Thread { [self] in
+            let saved = terminal.isTTY ? terminal.enterRawMode() : nil
+            run()
+            if let saved { terminal.restore(saved) }
+            if ownedFD >= 0 { close(ownedFD) }
+            done.store(true, ordering: .releasing)
+        }
+        thread.name = threadName
+        thread.start()
+    }
+
+    private var stopping: Bool { stopRequested.load(ordering: .acquiring) }
+
+    /// Reads a byte, checking the stop flag every 200 ms. nil means: stop or end of input.
+    private func nextByte() -> UInt8? {
+        while !stopping {
+            do {
+                if let byte = try terminal.readByte(timeoutMillis: 200) { return byte }
+            } catch {
+                return nil
+            }
+        }
+        return nil
+    }
+
+    private func run() {
+        if terminal.isTTY {
+            terminal.write("Proscenium Node admin console. Type `help` for commands, Ctrl-D to leave.\n")
+        }
+        guard authenticate() else { return }
+        var editor = LineEditor()
+        if terminal.isTTY {
+            interactiveLoop(&editor)
+        } else {
+            plainLoop()
+        }
+    }
+
+    // MARK: Access
+
+    private func authenticate() -> Bool {
+        if pins.isSet {
+            var policy = PinAttemptPolicy()
+            while !stopping {
+                guard let pin = readSecret(prompt: "Admin PIN: ") else { return false }
+                if pins.verify(pin) {
+                    policy.recordSuccess()
+                    return true
+                }
+                let delay = policy.recordFailure()
+                logger.warning("wrong admin PIN on the console (\(policy.consecutiveFailures) in a row)")
+                terminal.write("Wrong PIN.\n")
+                if delay > 0 {
+                    terminal.write("Wait \(delay / 1000) s.\n")
+                    let until = MonotonicClock.nanoseconds() + delay * 1_000_000
+                    while !stopping && MonotonicClock.nanoseconds() < until { usleep(100_000) }
+                    drainInput()
+                }
+            }
+            return false
+        }
+        // No PIN yet: offer to choose one (required when console.pin_required is set).
+        guard terminal.isTTY else {
+            if pinRequired { terminal.write("An admin PIN is required; set one with `proscenium-node set-pin`.\n") }
+            return !pinRequired
+        }
+        if !pinRequired {
+            terminal.write("No admin PIN is set. Choose one now? [y/N] ")
+            guard let answer = readPlainLine(echo: true) else { return false }
+            if !answer.lowercased().hasPrefix("y") { return true }
+        } else {
+            terminal.write("An admin PIN is required before first use.\n")
+        }
+        while !stopping {
+            guard let first = readSecret(prompt: "New admin PIN: ") else { return false }
+            if let problem = AdminPinStore.validate(first) {
+                terminal.write(problem + "\n")
+                continue
+            }
+            guard let second = readSecret(prompt: "Repeat the PIN: ") else { return false }
+            guard first == second else {
+                terminal.write("The PINs differ; try again.\n")
+                continue
+            }
+            do {
+                try pins.set(first)
+                terminal.write("Admin PIN set.\n")
+                logger.notice("admin PIN set from the console")
+                return true
+            } catch {
+                terminal.write("\(error)\n")
+                return !pinRequired
+            }
+        }
+        return false
+    }
+
+    private func drainInput() {
+        while (try? terminal.readByte(timeoutMillis: 0)) != nil {}
+    }
+
+    private func readSecret(prompt: String) -> String? {
+        terminal.write(prompt)
+        let line = readPlainLine(echo: false)
+        if terminal.isTTY { terminal.write("\n") }
+        return line
+    }
+
+    /// A line without the editor (PIN prompts, pipes).
+    private func readPlainLine(echo: Bool) -> String? {
+        var bytes: [UInt8] = []
+        while let byte = nextByte() {
+            switch byte {
+            case 0x0d, 0x0a:
+                if echo && terminal.isTTY { terminal.write("\n") }
+                return String(decoding: bytes, as: UTF8.self)
+            case 0x03, 0x04: return nil
+            case 0x7f, 0x08:
+                if !bytes.isEmpty {
+                    bytes.removeLast()
+                    if echo { terminal.write("\u{8} \u{8}") }
+                }
+            default:
+                if byte >= 0x20 || byte >= 0x80 {
+                    bytes.append(byte)
+                    if echo { terminal.write(String(decoding: [byte], as: UTF8.self)) }
+                }
+            }
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+
+    // MARK: Command loops
+
+    private func plainLoop() {
+        while let line = readPlainLine(echo: false) {
+            if !execute(line) { return }
+        }
+    }
+
+    private func interactiveLoop(_ editor: inout LineEditor) {
+        let registry = self.registry
+        let completer: LineEditor.Completer = { previous, _ in
+            if previous.isEmpty { return registry.names + ["exit"] }
+            if previous.count == 1 {
+                if previous[0] == "help" { return registry.names }
+                return registry.command(named: previous[0])?.completions ?? []
+            }
+            if previous.count == 2, previous[0] == "config" { return ConfigSchema.keys.map(\.qualifiedName) }
+            return []
+        }
+        redraw(editor)
+        while let byte = nextByte() {
+            switch editor.feed(byte, completer: completer) {
+            case .none: break
+            case .redraw: redraw(editor)
+            case .bell: terminal.write("\u{7}")
+            case .cancel:
+                terminal.write("^C\n(`shutdown` stops the node; Ctrl-D leaves the console)\n")
+                redraw(editor)
+            case .endOfInput:
+                terminal.write("\n")
+                return
+            case .showCompletions(let candidates):
+                terminal.write("\n" + ConsoleSession.columns(candidates, width: 80) + "\n")
+                redraw(editor)
+            case .submit(let line):
+                terminal.write("\n")
+                if !execute(line) { return }
+                redraw(editor)
+            }
+        }
+    }
+
+    private func redraw(_ editor: LineEditor) {
+        var text = "\r" + ConsoleSession.prompt + editor.line + "\u{1b}[K"
+        let back = editor.buffer.count - editor.cursor
+        if back > 0 { text += "\u{1b}[\(back)D" }
+        terminal.write(text)
+    }
+
+    /// Runs one console line; false ends the console.
+    private func execute(_ line: String) -> Bool {
+        let words = CommandLineWords.split(line)
+        guard let command = words.first else { return true }
+        if command == "exit" || command == "quit" || command == "logout" { return false }
+        let registry = self.registry
+        let arguments = Array(words.dropFirst())
+        let result = BlockingAsync.run { await registry.execute(command, arguments: arguments) }
+        switch result {
+        case .success(let output):
+            if !output.text.isEmpty { terminal.write(output.text + "\n") }
+        case .failure(let error):
+            terminal.write("error: \(error.description)\n")
+        }
+        return true
+    }
+
+    static func columns(_ items: [String], width: Int) -> String {
+        let cell = (items.map(\.count).max() ?? 0) + 2
+        let perLine = max(1, width / max(cell, 1))
+        var lines: [String] = []
+        var index = 0
+        while index < items.count {
+            lines.append(items[index..<min(index + perLine, items.count)].map { $0.padded(to: cell) }.joined().trimmingSpaces())
+            index += perLine
+        }
+        return lines.joined(separator: "\n")
+    }
+}

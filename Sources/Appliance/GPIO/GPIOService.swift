@@ -1,0 +1,221 @@
+import CGPIOD
+import Core
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Buttons and LEDs on a GPIO chip through libgpiod (edge events, no polling). A dedicated thread
+/// waits for edges with a timeout equal to the next state-machine or LED deadline.
+actor GPIOService: Service {
+    nonisolated let name = "gpio"
+    private let config: GPIOConfig
+    private let state: NodeState
+    private let logger: Logger
+    private var worker: GPIOWorker?
+
+    init(config: GPIOConfig, state: NodeState, logger: Logger) {
+        self.config = config
+        self.state = state
+        self.logger = logger
+    }
+
+    func start() async throws {
+        let worker = try GPIOWorker(config: config, logger: logger, state: state)
+        self.worker = worker
+        worker.start()
+        logger.info("GPIO on \(config.chip) (libgpiod \(String(cString: cgpiod_version())))")
+    }
+
+    func stop() async {
+        guard let worker else { return }
+        worker.requestStop()
+        for _ in 0..<50 where !worker.finished {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        self.worker = nil
+    }
+
+    /// For the call service: what the buttons and LED should act on.
+    func setCallPhase(_ phase: CallPhase) { worker?.setCallPhase(phase) }
+}
+
+/// Owns the libgpiod handles; only its thread touches them after `start`.
+final class GPIOWorker: @unchecked Sendable {
+    // @unchecked: the C handles are used only by the worker thread once started, and released by it.
+    private let chip: OpaquePointer
+    private let inputs: OpaquePointer?
+    private let outputs: OpaquePointer?
+    private let buttons: [(role: ButtonRole, offset: UInt32)]
+    private let leds: [(role: String, offset: UInt32)]
+    private let config: GPIOConfig
+    private let logger: Logger
+    private let state: NodeState
+    private let stopRequested = Atomic<Bool>(false)
+    private let done = Atomic<Bool>(false)
+    private let phase = Mutex<CallPhase>(.idle)
+
+    init(config: GPIOConfig, logger: Logger, state: NodeState) throws {
+        self.config = config
+        self.logger = logger
+        self.state = state
+        var buttons: [(ButtonRole, UInt32)] = []
+        if let line = config.answerLine { buttons.append((.answer, UInt32(line))) }
+        if let line = config.hangupLine { buttons.append((.hangUp, UInt32(line))) }
+        if let line = config.pttLine { buttons.append((.pushToTalk, UInt32(line))) }
+        var leds: [(String, UInt32)] = []
+        if let line = config.onlineLED { leds.append(("online", UInt32(line))) }
+        if let line = config.callLED { leds.append(("call", UInt32(line))) }
+        self.buttons = buttons
+        self.leds = leds
+
+        guard let chip = cgpiod_chip_open(config.chip) else {
+            throw AdminCommandError("cannot open GPIO chip '\(config.chip)': \(String(cString: strerror(errno)))")
+        }
+        self.chip = chip
+        let bias: Int32
+        switch config.bias {
+        case "pull-down": bias = Int32(CGPIOD_BIAS_PULL_DOWN)
+        case "disabled": bias = Int32(CGPIOD_BIAS_DISABLED)
+        case "as-is": bias = Int32(CGPIOD_BIAS_AS_IS)
+        default: bias = Int32(CGPIOD_BIAS_PULL_UP)
+        }
+        var inputRequest: OpaquePointer?
+        if !buttons.isEmpty {
+            let offsets = buttons.map(\.1)
+            inputRequest = cgpiod_request_inputs(chip, offsets, offsets.count, bias, config.activeLow ? 1 : 0, "proscenium-node")
+            if inputRequest == nil {
+                let reason = String(cString: strerror(errno))
+                cgpiod_chip_close(chip)
+                throw AdminCommandError("cannot request button lines \(offsets) on \(config.chip): \(reason)")
+            }
+        }
+        var outputRequest: OpaquePointer?
+        if !leds.isEmpty {
+            let offsets = leds.map(\.1)
+            outputRequest = cgpiod_request_outputs(chip, offsets, offsets.count, 0, "proscenium-node")
+            if outputRequest == nil {
+                let reason = String(cString: strerror(errno))
+                if let inputRequest { cgpiod_request_release(inputRequest) }
+                cgpiod_chip_close(chip)
+                throw AdminCommandError("cannot request LED lines \(offsets) on \(config.chip): \(reason)")
+            }
+        }
+        inputs = inputRequest
+        outputs = outputRequest
+    }
+
+    var finished: Bool { done.load(ordering: .acquiring) }
+    func requestStop() { stopRequested.store(true, ordering: .releasing) }
+    func setCallPhase(_ newPhase: CallPhase) { phase.withLock { $0 = newPhase } }
+
+    func start() {
+        let thread = Thread { [self] in
+            loop()
+            release()
+            done.store(true, ordering: .releasing)
+        }
+        thread.name = "gpio"
+        thread.start()
+    }
+
+    private func release() {
+        if let outputs {
+            for led in leds { _ = cgpiod_set_value(outputs, led.offset, 0) }
+            cgpiod_request_release(outputs)
+        }
+        if let inputs { cgpiod_request_release(inputs) }
+        cgpiod_chip_close(chip)
+    }
+
+    private static func nowMillis() -> UInt64 { MonotonicClock.nanoseconds() / 1_000_000 }
+
+    private func loop() {
+        var machines = buttons.map { _ in
+            ButtonMachine(debounceMillis: UInt64(config.debounceMillis), longPressMillis: UInt64(config.longPressMillis))
+        }
+        var ledState: [String: Bool] = [:]
+        var patternStart = GPIOWorker.nowMillis()
+        var lastPhase = CallPhase.idle
+        var talking = false
+        var lastEvent: String?
+
+        func publish() {
+            let snapshot = GPIOSnapshot(
+                enabled: true, chip: config.chip,
+                lines: buttons.enumerated().map { GPIOLineState(role: $1.role.rawValue, offset: Int($1.offset), active: machines[$0].isPressed) },
+                leds: leds.map { GPIOLineState(role: $0.role, offset: Int($0.offset), active: ledState[$0.role] ?? false) },
+                lastEvent: lastEvent)
+            let state = self.state
+            Task { await state.setGPIO(snapshot) }
+        }
+
+        func handle(_ events: [ButtonEvent], button index: Int) {
+            let role = buttons[index].role
+            for event in events {
+                let current = phase.withLock { $0 }
+                guard let action = CallButtonMapper.action(for: event, on: role, phase: current) else { continue }
+                if action == .startTalking { talking = true }
+                if action == .stopTalking { talking = false }
+                lastEvent = "\(role.rawValue): \(action.rawValue)"
+                // The call service subscribes here once it exists; until then the action is logged.
+                logger.notice("button \(role.rawValue) → \(action.rawValue) (call \(current.rawValue))")
+            }
+        }
+
+        func driveLEDs(now: UInt64) -> UInt64? {
+            guard let outputs else { return nil }
+            let current = phase.withLock { $0 }
+            if current != lastPhase {
+                lastPhase = current
+                patternStart = now
+            }
+            var next: UInt64?
+            for led in leds {
+                let pattern: LEDPattern = led.role == "online" ? .on : LEDPattern.callLED(for: current, talking: talking)
+                let elapsed = now - patternStart
+                let lit = pattern.isOn(elapsedMillis: elapsed)
+                if ledState[led.role] != lit {
+                    ledState[led.role] = lit
+                    _ = cgpiod_set_value(outputs, led.offset, lit ? 1 : 0)
+                }
+                if let change = pattern.nextChange(afterElapsedMillis: elapsed) {
+                    next = min(next ?? .max, patternStart + change)
+                }
+            }
+            return next
+        }
+
+        publish()
+        while !stopRequested.load(ordering: .acquiring) {
+            let now = GPIOWorker.nowMillis()
+            var changed = false
+            for index in machines.indices {
+                let events = machines[index].advance(toMillis: now)
+                if !events.isEmpty { handle(events, button: index); changed = true }
+            }
+            let ledDeadline = driveLEDs(now: now)
+            if changed { publish() }
+            let deadlines = machines.compactMap(\.nextDeadline) + [ledDeadline].compactMap { $0 }
+            // Wake at least every 250 ms to notice a stop request and call-phase changes.
+            let wait = min(250, deadlines.map { $0 > now ? Int($0 - now) : 0 }.min() ?? 250)
+            guard let inputs else {
+                usleep(useconds_t(max(wait, 1) * 1000))
+                continue
+            }
+            var event = cgpiod_event()
+            let rc = cgpiod_wait_event(inputs, Int32(wait), &event)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                logger.error("GPIO event wait failed: \(String(cString: strerror(errno)))")
+                usleep(100_000)
+                continue
+            }
+            guard rc == 1, let index = buttons.firstIndex(where: { $0.offset == event.offset }) else { continue }
+            let events = machines[index].input(active: event.active != 0, atMillis: GPIOWorker.nowMillis())
+            if !events.isEmpty { handle(events, button: index) }
+            publish()
+        }
+    }
+}
