@@ -1,14 +1,24 @@
 import ArgumentParser
+import Foundation
 
 // Block the termination signals in the main thread before any other thread exists, so every thread
-// inherits the mask and `run` can receive them synchronously on its own signal thread (sigwait).
-// Short-lived commands unblock them again on entry (see `TerminationSignals.restoreDefault`).
+// inherits the mask and `run` receives them synchronously on its own signal thread (sigwait).
+// Short-lived commands unblock them again on entry (`TerminationSignals.restoreDefault`).
+//
+// main.swift deliberately has no top-level `await`: an async main on Linux ends in dispatch_main(),
+// which parks the main thread in sigsuspend with the signals unblocked, so SIGTERM would kill the
+// process instead of reaching the signal thread. Async subcommands run on a task while the main
+// thread waits.
 TerminationSignals.blockInCallingThread()
 
-// Called from an async function: in top-level code `await ProsceniumNodeCommand.main()` resolves to
-// the synchronous overload and async subcommands would never run on the concurrency runtime.
-enum EntryPoint {
-    static func run() async { await ProsceniumNodeCommand.main() }
+do {
+    let command = try ProsceniumNodeCommand.parseAsRoot()
+    if let asyncCommand = command as? AsyncParsableCommand {
+        try AsyncEntry.runBlocking(asyncCommand)
+    } else {
+        var syncCommand = command
+        try syncCommand.run()
+    }
+} catch {
+    ProsceniumNodeCommand.exit(withError: error)
 }
-
-await EntryPoint.run()

@@ -39,12 +39,12 @@ struct InitCommand: ParsableCommand {
             }
             let identity = try store.recover(phrase: phrase)
             print("Identity recovered in \(directory)")
-            print("  master public key: \(identity.masterPublicKey.hex)")
+            print("master key \(identity.masterPublicKey.hex)")
             return
         }
         let (identity, words) = try store.create()
         print("Identity created in \(directory)")
-        print("  master public key: \(identity.masterPublicKey.hex)")
+        print("master key \(identity.masterPublicKey.hex)")
         print("")
         print(RecoveryWordsFormatter.format(words))
     }

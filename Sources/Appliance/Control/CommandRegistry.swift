@@ -91,7 +91,8 @@ public final class CommandRegistry: Sendable {
     private func help(_ name: String?) throws -> CommandOutput {
         if let name {
             guard let command = command(named: name) else { throw AdminCommandError("unknown command '\(name)'") }
-            var lines = ["\(command.name) \(command.usage)".trimmingSpaces(), "  " + command.summary]
+            var lines = ["\(command.name) \(command.usage)".trimmingSpaces()]
+            lines += TextLayout.wrap(command.summary, width: 78).map { "  " + $0 }
             if !command.details.isEmpty {
                 lines.append("")
                 lines += TextLayout.wrap(command.details, width: 78).map { "  " + $0 }

@@ -67,13 +67,16 @@ public actor ControlServer: Service {
         logger.info("control socket at \(path)")
     }
 
-    public func stop() {
+    public func stop() async {
         if wakePipe.write >= 0 {
             var byte: UInt8 = 1
             _ = write(wakePipe.write, &byte, 1)
         }
-        // Wake connection threads blocked in read().
-        connections.shutdownAll()
+        // Wake connection threads blocked in read(), then give answers in flight up to a second.
+        connections.shutdownReads()
+        for _ in 0..<100 where connections.requestsInFlight > 0 {
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
         if listener >= 0 {
             unlink(path)
         }
@@ -103,7 +106,7 @@ public actor ControlServer: Service {
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             connections.insert(client)
             let thread = Thread {
-                serve(client, registry: registry, logger: logger)
+                serve(client, registry: registry, logger: logger, connections: connections)
                 connections.remove(client)
                 close(client)
             }
@@ -112,12 +115,15 @@ public actor ControlServer: Service {
         }
     }
 
-    private static func serve(_ fd: Int32, registry: CommandRegistry, logger: Logger) {
+    private static func serve(_ fd: Int32, registry: CommandRegistry, logger: Logger, connections: ConnectionSet) {
         var reader = LineReader(fd: fd)
         while let line = reader.nextLine() {
             if line.trimmingSpaces().isEmpty { continue }
+            connections.beginRequest()
             let response = ControlServer.respond(to: line, registry: registry)
-            guard UnixSocket.writeAll(fd, Array((response.line + "\n").utf8)) else { return }
+            let written = UnixSocket.writeAll(fd, Array((response.line + "\n").utf8))
+            connections.endRequest()
+            guard written else { return }
         }
     }
 
@@ -137,12 +143,18 @@ public actor ControlServer: Service {
     }
 }
 
-/// Open connection sockets, so `stop` can wake their threads.
+/// Open connection sockets, so `stop` can wake their threads, and how many requests are in flight,
+/// so `stop` lets an answer (such as the one to `shutdown`) reach its client first.
 final class ConnectionSet: Sendable {
     private let fds = Mutex<Set<Int32>>([])
+    private let busy = Atomic<Int>(0)
     func insert(_ fd: Int32) { _ = fds.withLock { $0.insert(fd) } }
     func remove(_ fd: Int32) { _ = fds.withLock { $0.remove(fd) } }
-    func shutdownAll() { fds.withLock { set in for fd in set { shutdown(fd, Int32(SHUT_RDWR)) } } }
+    func beginRequest() { busy.add(1, ordering: .sequentiallyConsistent) }
+    func endRequest() { busy.subtract(1, ordering: .sequentiallyConsistent) }
+    var requestsInFlight: Int { busy.load(ordering: .sequentiallyConsistent) }
+    /// Ends reading on every connection (blocked reads return EOF); answers can still be written.
+    func shutdownReads() { fds.withLock { set in for fd in set { shutdown(fd, Int32(SHUT_RD)) } } }
 }
 
 /// Runs async work from a plain thread and waits for it. Only for the node's own I/O threads

@@ -213,6 +213,21 @@ public struct QRCode: Sendable, Equatable {
         }
     }
 
+    /// The 15-bit format information: level and mask with a BCH(15,5) code, XOR-masked.
+    static func formatInformation(level: ErrorCorrection, mask: Int) -> Int {
+        let data = level.formatBits << 3 | mask
+        var remainder = data
+        for _ in 0..<10 { remainder = (remainder << 1) ^ ((remainder >> 9) * 0x537) }
+        return (data << 10 | remainder) ^ 0x5412
+    }
+
+    /// The 18-bit version information (versions 7+) with a BCH(18,6) code.
+    static func versionInformation(_ version: Int) -> Int {
+        var remainder = version
+        for _ in 0..<12 { remainder = (remainder << 1) ^ ((remainder >> 11) * 0x1F25) }
+        return version << 12 | remainder
+    }
+
     // MARK: Module matrix
 
     struct Matrix {
@@ -268,10 +283,7 @@ public struct QRCode: Sendable, Equatable {
         }
 
         mutating func drawFormatBits(level: ErrorCorrection, mask: Int) {
-            let data = level.formatBits << 3 | mask
-            var remainder = data
-            for _ in 0..<10 { remainder = (remainder << 1) ^ ((remainder >> 9) * 0x537) }
-            let bits = (data << 10 | remainder) ^ 0x5412
+            let bits = QRCode.formatInformation(level: level, mask: mask)
             func bit(_ i: Int) -> Bool { (bits >> i) & 1 == 1 }
             for i in 0..<6 { setFunction(row: i, column: 8, dark: bit(i)) }
             setFunction(row: 7, column: 8, dark: bit(6))
@@ -285,9 +297,7 @@ public struct QRCode: Sendable, Equatable {
 
         mutating func drawVersionBits() {
             guard version >= 7 else { return }
-            var remainder = version
-            for _ in 0..<12 { remainder = (remainder << 1) ^ ((remainder >> 11) * 0x1F25) }
-            let bits = version << 12 | remainder
+            let bits = QRCode.versionInformation(version)
             for i in 0..<18 {
                 let dark = (bits >> i) & 1 == 1
                 let a = size - 11 + i % 3, b = i / 3
