@@ -9,7 +9,7 @@ struct ConfigTests {
         .deletingLastPathComponent().path
 
     func errorOf(_ text: String, file: String = "node.toml") -> String? {
-        do {
+        do throws(ConfigError) {
             _ = try ConfigLoader.parseEntries(text, fileName: "/etc/proscenium/" + file, allowedSections: nil)
             return nil
         } catch {
@@ -77,7 +77,7 @@ struct ConfigTests {
 
     @Test func environmentErrorsNameTheVariable() {
         func failure(_ env: [String: String]) -> String? {
-            do {
+            do throws(ConfigError) {
                 _ = try ConfigLoader(environment: env, boardDirectories: []).load(explicitPath: nil, flags: [])
                 return nil
             } catch { return error.description }

@@ -49,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let environment = ProcessInfo.processInfo.environment
         let loaded: NodeConfig
-        do {
+        do throws(ConfigError) {
             loaded = try ConfigLoader(environment: environment).load(explicitPath: config, flags: flags)
         } catch {
             throw CommandFailure(error.description)

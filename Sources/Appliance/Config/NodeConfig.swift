@@ -213,7 +213,7 @@ public struct ConfigLoader {
     public static func parseEntries(_ text: String, fileName: String, allowedSections: Set<String>?) throws(ConfigError) -> [TOMLEntry] {
         let shortName = fileName.split(separator: "/").last.map(String.init) ?? fileName
         let entries: [TOMLEntry]
-        do {
+        do throws(TOMLSyntaxError) {
             entries = try TOMLSubset.parse(text)
         } catch {
             throw ConfigError(location: "\(shortName):\(error.line)", message: error.message)
