@@ -13,11 +13,13 @@ actor GPIOService: Service {
     private let config: GPIOConfig
     private let state: NodeState
     private let logger: Logger
+    private let registry: CommandRegistry
     private var worker: GPIOWorker?
 
-    init(config: GPIOConfig, state: NodeState, logger: Logger) {
+    init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, logger: Logger) {
         self.config = config
         self.state = state
+        self.registry = registry
         self.logger = logger
     }
 
@@ -25,6 +27,7 @@ actor GPIOService: Service {
         let worker = try GPIOWorker(config: config, logger: logger, state: state)
         self.worker = worker
         worker.start()
+        registerCommands()
         logger.info("GPIO on \(config.chip) (libgpiod \(String(cString: cgpiod_version())))")
     }
 
@@ -39,6 +42,31 @@ actor GPIOService: Service {
 
     /// For the call service: what the buttons and LED should act on.
     func setCallPhase(_ phase: CallPhase) { worker?.setCallPhase(phase) }
+
+    /// `gpio` shows the lines; `gpio phase PHASE` pretends a call phase so an installer can check the
+    /// wiring (LED patterns, which button does what) before calls exist.
+    private func registerCommands() {
+        let state = self.state
+        registry.register(AdminCommand(
+            name: "gpio", summary: "Show buttons and LEDs, or simulate a call phase to test the wiring.",
+            usage: "[phase idle|ringing|outgoing|in_call]",
+            details: "`gpio phase ringing` makes the call LED flash and the answer button answer, as if a call rang.",
+            arguments: 0...2, completions: ["phase"]
+        ) { [weak self] arguments in
+            if arguments.count == 2 && arguments[0] == "phase" {
+                guard let phase = CallPhase(rawValue: arguments[1]) else {
+                    throw AdminCommandError("unknown phase '\(arguments[1])' (idle, ringing, outgoing, in_call)")
+                }
+                await self?.setCallPhase(phase)
+                return CommandOutput(text: "call phase: \(phase.rawValue)", json: .object(["phase": .string(phase.rawValue)]))
+            }
+            guard arguments.isEmpty else { throw AdminCommandError("usage: gpio [phase PHASE]") }
+            let snapshot = await state.gpio
+            let lines = (snapshot.lines + snapshot.leds).map { "\($0.role) (line \($0.offset)): \($0.active ? "on" : "off")" }
+            let text = (["chip \(snapshot.chip)"] + lines + ["last event: \(snapshot.lastEvent ?? "none")"]).joined(separator: "\n")
+            return CommandOutput(text: text, json: snapshot.json)
+        })
+    }
 }
 
 /// Owns the libgpiod handles; only its thread touches them after `start`.

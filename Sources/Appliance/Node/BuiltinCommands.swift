@@ -121,7 +121,7 @@ enum BuiltinCommands {
             "relay   " + (config.relayEnabled ? "on, 0/\(config.relayMaxListeners) listeners, 0/\(config.relayMaxKbps) kbit/s" : "off"),
             "services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " ")
         ]
-        lines = lines.flatMap { TextLayout.wrap($0, width: 80) }
+        lines = lines.flatMap { $0.count <= 80 ? [$0] : TextLayout.wrap($0, width: 80) }
         return CommandOutput(text: lines.joined(separator: "\n"), json: json)
     }
 

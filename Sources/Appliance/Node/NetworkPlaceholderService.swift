@@ -20,6 +20,16 @@ actor NetworkPlaceholderService: Service {
     }
 
     func start() async throws {
+        let socketFD = try Self.bindUDP(listen)
+        fd = socketFD
+        let bound = SocketAddressText.local(of: socketFD) ?? listen.description
+        await state.setBoundAddress(bound)
+        logger.info("listening on UDP \(bound) (placeholder until the QUIC transport is merged)")
+    }
+
+    /// Synchronous and outside the actor: Swift 6.0.3's region checker crashes on a `defer` inside
+    /// an async actor method here.
+    private static func bindUDP(_ listen: HostPort) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
@@ -37,10 +47,7 @@ actor NetworkPlaceholderService: Service {
             close(socketFD)
             throw AdminCommandError("cannot bind UDP \(listen): \(reason)")
         }
-        fd = socketFD
-        let bound = SocketAddressText.local(of: socketFD) ?? listen.description
-        await state.setBoundAddress(bound)
-        logger.info("listening on UDP \(bound) (placeholder until the QUIC transport is merged)")
+        return socketFD
     }
 
     func stop() async {

@@ -42,7 +42,7 @@ final class NodeRuntime: Sendable {
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
         ]
         if config.gpio.enabled {
-            services.append(GPIOService(config: config.gpio, state: state, logger: logger.child("gpio")))
+            services.append(GPIOService(config: config.gpio, state: state, registry: registry, logger: logger.child("gpio")))
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
         if config.consoleEnabled {
