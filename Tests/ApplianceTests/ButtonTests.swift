@@ -106,3 +106,65 @@ struct ButtonTests {
         #expect(LEDPattern.callLED(for: .idle) == .off)
     }
 }
+
+@Suite("GPIO controller")
+struct GPIOControllerTests {
+    func controller() -> GPIOController {
+        GPIOController(buttons: [(.answer, 17), (.pushToTalk, 27)], leds: [("online", 23), ("call", 24)],
+                       debounceMillis: 20, longPressMillis: 1000, startMillis: 0)
+    }
+
+    /// Presses `offset` at `at` for `held` ms with one bounce, returning the decisions.
+    func press(_ c: inout GPIOController, _ offset: UInt32, at: UInt64, held: UInt64) -> [GPIOController.Decision] {
+        var out = c.edge(offset: offset, active: true, atMillis: at)
+        out += c.edge(offset: offset, active: false, atMillis: at + 3)      // bounce
+        out += c.edge(offset: offset, active: true, atMillis: at + 5)
+        out += c.advance(toMillis: at + held)
+        out += c.edge(offset: offset, active: false, atMillis: at + held)
+        out += c.advance(toMillis: at + held + 50)
+        return out
+    }
+
+    @Test func ringingAnsweredByShortPressThenHungUp() {
+        var c = controller()
+        #expect(c.ledChanges(atMillis: 0).map(\.lit) == [true, false])        // online on, call off
+        c.setPhase(.ringing, atMillis: 1000)
+        // Call LED follows the ringing cadence from the phase change on.
+        #expect(c.ledChanges(atMillis: 1000).map { $0.offset } == [24])
+        #expect(c.nextDeadline(afterMillis: 1000) == 1150)
+        #expect(c.ledChanges(atMillis: 1150).map(\.lit) == [false])
+        #expect(press(&c, 17, at: 1200, held: 200) == [.init(role: .answer, action: .answer)])
+        c.setPhase(.inCall, atMillis: 1500)
+        _ = c.ledChanges(atMillis: 1500)
+        #expect(c.leds.map(\.lit) == [true, true])
+        #expect(press(&c, 17, at: 3000, held: 100) == [.init(role: .answer, action: .hangUp)])
+        #expect(c.snapshot(chip: "gpiochip0").lastEvent == "answer: hang_up")
+    }
+
+    @Test func longPressRejectsWhileRinging() {
+        var c = controller()
+        c.setPhase(.ringing, atMillis: 0)
+        #expect(press(&c, 17, at: 100, held: 1500) == [.init(role: .answer, action: .reject)])
+    }
+
+    @Test func pushToTalkWhileInCall() {
+        var c = controller()
+        c.setPhase(.inCall, atMillis: 0)
+        var decisions = c.edge(offset: 27, active: true, atMillis: 10)
+        decisions += c.advance(toMillis: 30)
+        #expect(decisions == [.init(role: .pushToTalk, action: .startTalking)])
+        #expect(c.talking)
+        #expect(c.snapshot(chip: "x").lines.first { $0.role == "ptt" }?.active == true)
+        decisions = c.edge(offset: 27, active: false, atMillis: 5000)
+        decisions += c.advance(toMillis: 5020)
+        #expect(decisions == [.init(role: .pushToTalk, action: .stopTalking)])
+        #expect(!c.talking)
+    }
+
+    @Test func unknownLinesAndIdleShortPressDoNothing() {
+        var c = controller()
+        #expect(c.edge(offset: 99, active: true, atMillis: 0) == [])
+        #expect(press(&c, 17, at: 100, held: 100) == [])
+        #expect(c.nextDeadline(afterMillis: 1000) == nil)                    // steady LEDs, no pending input
+    }
+}

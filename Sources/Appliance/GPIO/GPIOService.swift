@@ -160,74 +160,35 @@ final class GPIOWorker: @unchecked Sendable {
     private static func nowMillis() -> UInt64 { MonotonicClock.nanoseconds() / 1_000_000 }
 
     private func loop() {
-        var machines = buttons.map { _ in
-            ButtonMachine(debounceMillis: UInt64(config.debounceMillis), longPressMillis: UInt64(config.longPressMillis))
-        }
-        var ledState: [String: Bool] = [:]
-        var patternStart = GPIOWorker.nowMillis()
-        var lastPhase = CallPhase.idle
-        var talking = false
-        var lastEvent: String?
+        var controller = GPIOController(buttons: buttons, leds: leds,
+                                        debounceMillis: UInt64(config.debounceMillis),
+                                        longPressMillis: UInt64(config.longPressMillis),
+                                        startMillis: GPIOWorker.nowMillis())
+        var published: GPIOSnapshot?
 
-        func publish() {
-            let snapshot = GPIOSnapshot(
-                enabled: true, chip: config.chip,
-                lines: buttons.enumerated().map { GPIOLineState(role: $1.role.rawValue, offset: Int($1.offset), active: machines[$0].isPressed) },
-                leds: leds.map { GPIOLineState(role: $0.role, offset: Int($0.offset), active: ledState[$0.role] ?? false) },
-                lastEvent: lastEvent)
-            let state = self.state
-            Task { await state.setGPIO(snapshot) }
-        }
-
-        func handle(_ events: [ButtonEvent], button index: Int) {
-            let role = buttons[index].role
-            for event in events {
-                let current = phase.withLock { $0 }
-                guard let action = CallButtonMapper.action(for: event, on: role, phase: current) else { continue }
-                if action == .startTalking { talking = true }
-                if action == .stopTalking { talking = false }
-                lastEvent = "\(role.rawValue): \(action.rawValue)"
+        func apply(_ decisions: [GPIOController.Decision], now: UInt64) {
+            for decision in decisions {
                 // The call service subscribes here once it exists; until then the action is logged.
-                logger.notice("button \(role.rawValue) → \(action.rawValue) (call \(current.rawValue))")
+                logger.notice("button \(decision.role.rawValue) → \(decision.action.rawValue) (call \(controller.phase.rawValue))")
+            }
+            if let outputs {
+                for change in controller.ledChanges(atMillis: now) { _ = cgpiod_set_value(outputs, change.offset, change.lit ? 1 : 0) }
+            }
+            let snapshot = controller.snapshot(chip: config.chip)
+            if snapshot != published {
+                published = snapshot
+                let state = self.state
+                Task { await state.setGPIO(snapshot) }
             }
         }
 
-        func driveLEDs(now: UInt64) -> UInt64? {
-            guard let outputs else { return nil }
-            let current = phase.withLock { $0 }
-            if current != lastPhase {
-                lastPhase = current
-                patternStart = now
-            }
-            var next: UInt64?
-            for led in leds {
-                let pattern: LEDPattern = led.role == "online" ? .on : LEDPattern.callLED(for: current, talking: talking)
-                let elapsed = now - patternStart
-                let lit = pattern.isOn(elapsedMillis: elapsed)
-                if ledState[led.role] != lit {
-                    ledState[led.role] = lit
-                    _ = cgpiod_set_value(outputs, led.offset, lit ? 1 : 0)
-                }
-                if let change = pattern.nextChange(afterElapsedMillis: elapsed) {
-                    next = min(next ?? .max, patternStart + change)
-                }
-            }
-            return next
-        }
-
-        publish()
         while !stopRequested.load(ordering: .acquiring) {
-            let now = GPIOWorker.nowMillis()
-            var changed = false
-            for index in machines.indices {
-                let events = machines[index].advance(toMillis: now)
-                if !events.isEmpty { handle(events, button: index); changed = true }
-            }
-            let ledDeadline = driveLEDs(now: now)
-            if changed { publish() }
-            let deadlines = machines.compactMap(\.nextDeadline) + [ledDeadline].compactMap { $0 }
+            var now = GPIOWorker.nowMillis()
+            controller.setPhase(phase.withLock { $0 }, atMillis: now)
+            apply(controller.advance(toMillis: now), now: now)
             // Wake at least every 250 ms to notice a stop request and call-phase changes.
-            let wait = min(250, deadlines.map { $0 > now ? Int($0 - now) : 0 }.min() ?? 250)
+            let deadline = controller.nextDeadline(afterMillis: now)
+            let wait = min(250, deadline.map { $0 > now ? Int($0 - now) : 0 } ?? 250)
             guard let inputs else {
                 usleep(useconds_t(max(wait, 1) * 1000))
                 continue
@@ -240,10 +201,9 @@ final class GPIOWorker: @unchecked Sendable {
                 usleep(100_000)
                 continue
             }
-            guard rc == 1, let index = buttons.firstIndex(where: { $0.offset == event.offset }) else { continue }
-            let events = machines[index].input(active: event.active != 0, atMillis: GPIOWorker.nowMillis())
-            if !events.isEmpty { handle(events, button: index) }
-            publish()
+            guard rc == 1 else { continue }
+            now = GPIOWorker.nowMillis()
+            apply(controller.edge(offset: event.offset, active: event.active != 0, atMillis: now), now: now)
         }
     }
 }
