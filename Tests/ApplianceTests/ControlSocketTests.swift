@@ -160,7 +160,7 @@ struct ControlSocketTests {
         #expect(waitUntil(seconds: 15) { !process.isRunning })
         process.waitUntilExit()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(text.contains("master public key"))
+        #expect(text.contains("master      "))
         #expect(text.contains("error: unknown command 'nosuchcommand'"))
         #expect(process.terminationStatus == 0)
     }

@@ -48,14 +48,12 @@ struct IdentityReport {
          "transport_id": transportID, "dm_pubkey": dmPublicKey, "dm_key_index": Int(dmKeyIndex), "ticket": ticket]
     }
 
+    /// Labels are 12 columns so the 64-character keys fit 80 columns; the ticket keeps its own length.
     var text: String {
-        """
-        master public key   \(masterPublicKey)
-        signing key (#\(signingKeyIndex))    \(signingPublicKey)
-        transport id        \(transportID)
-        DM key (#\(dmKeyIndex))         \(dmPublicKey)
-        ticket              \(ticket)
-        """
+        [("master", masterPublicKey), ("signing #\(signingKeyIndex)", signingPublicKey), ("transport", transportID),
+         ("DM key #\(dmKeyIndex)", dmPublicKey), ("ticket", ticket)]
+            .map { $0.0.padded(to: 12) + $0.1 }
+            .joined(separator: "\n")
     }
 }
 
