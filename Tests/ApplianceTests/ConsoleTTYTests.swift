@@ -29,7 +29,14 @@ struct ConsoleTTYTests {
             slavePath = "/dev/pts/\(number)"
         }
 
-        deinit { close(master) }
+        private var closed = false
+
+        func hangUp() {
+            if !closed { close(master) }
+            closed = true
+        }
+
+        deinit { hangUp() }
 
         func type(_ text: String) {
             let bytes = Array(text.utf8)
@@ -134,6 +141,32 @@ struct ConsoleTTYTests {
         mark = pty.end
         pty.type("log\r")
         #expect(pty.waitFor("log level:", after: mark))
+        process.terminate()
+        #expect(waitUntil(seconds: 5) { !process.isRunning })
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
+    @Test func lostTerminalIsRestartedWithBackoff() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let data = dir.path + "/node"
+        #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
+        let pty = try PseudoTerminal()
+        let process = try startNode(data: data, tty: pty.slavePath)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(pty.waitFor("Choose one now?"))
+        pty.hangUp()                                    // the serial cable is pulled: the device is gone
+        func consoleState() -> String? {
+            guard let result = try? NodeBinary.run(["ctl", "--data-dir", data, "status", "--json"]), result.status == 0,
+                  let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                  let services = object["services"] as? [[String: Any]] else { return nil }
+            return services.first { $0["name"] as? String == "console-tty" }?["state"] as? String
+        }
+        // The supervisor notices, and keeps retrying (the device does not come back) with growing delays.
+        #expect(waitUntil(seconds: 10) { consoleState()?.hasPrefix("failed") == true }, "state: \(consoleState() ?? "?")")
+        // The rest of the node is unaffected.
+        #expect(try NodeBinary.run(["ctl", "--data-dir", data, "peers"]).status == 0)
         process.terminate()
         #expect(waitUntil(seconds: 5) { !process.isRunning })
         process.waitUntilExit()

@@ -16,6 +16,7 @@ actor ConsoleService: Service {
     private let pinRequired: Bool
     private let latch: ShutdownLatch
     private let logger: Logger
+    private var reporter: FailureReporter?
     private var session: ConsoleSession?
 
     /// Console on an already-open terminal (stdin/stdout).
@@ -31,9 +32,10 @@ actor ConsoleService: Service {
         self.logger = logger
     }
 
-    /// Console on a device opened at start (and reopened on restart).
+    /// Console on a device opened at start (and reopened on restart, after the device failed).
     init(name: String, devicePath: String, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
-         latch: ShutdownLatch, logger: Logger) {
+         latch: ShutdownLatch, logger: Logger, reporter: FailureReporter) {
+        self.reporter = reporter
         self.name = name
         self.devicePath = devicePath
         fixedTerminal = nil
@@ -55,8 +57,12 @@ actor ConsoleService: Service {
         } else {
             terminal = fixedTerminal!
         }
+        let reporter = self.reporter, serviceName = name
         let session = ConsoleSession(terminal: terminal, ownedFD: ownedFD, registry: registry, pins: pins,
-                                     pinRequired: pinRequired, latch: latch, logger: logger)
+                                     pinRequired: pinRequired, latch: latch, logger: logger) { reason in
+            // Only a device console is restarted: end of input on stdin means the operator left.
+            reporter?.report(service: serviceName, reason: reason)
+        }
         self.session = session
         session.start(threadName: name)
     }
@@ -83,10 +89,13 @@ final class ConsoleSession: Sendable {
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)
+    private let inputFailure = Mutex<String?>(nil)
+    private let onInputFailure: @Sendable (String) -> Void
     static let prompt = "proscenium> "
 
     init(terminal: Terminal, ownedFD: Int32, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
-         latch: ShutdownLatch, logger: Logger) {
+         latch: ShutdownLatch, logger: Logger, onInputFailure: @escaping @Sendable (String) -> Void) {
+        self.onInputFailure = onInputFailure
         self.terminal = terminal
         self.ownedFD = ownedFD
         self.registry = registry
@@ -107,6 +116,7 @@ final class ConsoleSession: Sendable {
             if let saved { terminal.restore(saved) }
             if ownedFD >= 0 { close(ownedFD) }
             done.store(true, ordering: .releasing)
+            if !stopping, let reason = inputFailure.withLock({ $0 }) { onInputFailure(reason) }
         }
         thread.name = threadName
         thread.start()
@@ -120,6 +130,7 @@ final class ConsoleSession: Sendable {
             do {
                 if let byte = try terminal.readByte(timeoutMillis: 200) { return byte }
             } catch {
+                inputFailure.withLock { $0 = "\(error)" }
                 return nil
             }
         }

@@ -14,9 +14,11 @@ actor GPIOService: Service {
     private let state: NodeState
     private let logger: Logger
     private let registry: CommandRegistry
+    private let reporter: FailureReporter
     private var worker: GPIOWorker?
 
-    init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, logger: Logger) {
+    init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, reporter: FailureReporter, logger: Logger) {
+        self.reporter = reporter
         self.config = config
         self.state = state
         self.registry = registry
@@ -24,7 +26,10 @@ actor GPIOService: Service {
     }
 
     func start() async throws {
-        let worker = try GPIOWorker(config: config, logger: logger, state: state)
+        let reporter = self.reporter, serviceName = name
+        let worker = try GPIOWorker(config: config, logger: logger, state: state) { reason in
+            reporter.report(service: serviceName, reason: reason)
+        }
         self.worker = worker
         worker.start()
         registerCommands()
@@ -83,8 +88,10 @@ final class GPIOWorker: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)
     private let phase = Mutex<CallPhase>(.idle)
+    private let onFailure: @Sendable (String) -> Void
 
-    init(config: GPIOConfig, logger: Logger, state: NodeState) throws {
+    init(config: GPIOConfig, logger: Logger, state: NodeState, onFailure: @escaping @Sendable (String) -> Void) throws {
+        self.onFailure = onFailure
         self.config = config
         self.logger = logger
         self.state = state
@@ -197,9 +204,9 @@ final class GPIOWorker: @unchecked Sendable {
             let rc = cgpiod_wait_event(inputs, Int32(wait), &event)
             if rc < 0 {
                 if errno == EINTR { continue }
-                logger.error("GPIO event wait failed: \(String(cString: strerror(errno)))")
-                usleep(100_000)
-                continue
+                // The chip went away or the request broke: let the supervisor reopen everything.
+                onFailure("GPIO event wait failed: \(String(cString: strerror(errno)))")
+                return
             }
             guard rc == 1 else { continue }
             now = GPIOWorker.nowMillis()

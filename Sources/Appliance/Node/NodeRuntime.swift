@@ -36,13 +36,15 @@ final class NodeRuntime: Sendable {
         let state = NodeState(identity: identity, dataDirectory: dataDirectory, config: config, logSink: sink)
         let latch = ShutdownLatch()
         let registry = CommandRegistry()
+        let reporter = FailureReporter()
 
         var services: [any Service] = [
             NetworkPlaceholderService(listen: config.listen, state: state, logger: logger.child("network")),
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
         ]
         if config.gpio.enabled {
-            services.append(GPIOService(config: config.gpio, state: state, registry: registry, logger: logger.child("gpio")))
+            services.append(GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter,
+                                        logger: logger.child("gpio")))
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
         if config.consoleEnabled {
@@ -52,9 +54,11 @@ final class NodeRuntime: Sendable {
         }
         if !config.consoleTTY.isEmpty {
             services.append(ConsoleService(name: "console-tty", devicePath: config.consoleTTY, registry: registry, pins: pins,
-                                           pinRequired: config.pinRequired, latch: latch, logger: logger.child("console-tty")))
+                                           pinRequired: config.pinRequired, latch: latch, logger: logger.child("console-tty"),
+                                           reporter: reporter))
         }
         let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
+        reporter.attach(supervisor)
         BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch)
 
         SignalWaiter { signal in
