@@ -108,6 +108,13 @@ struct ControlSocketTests {
         let log = try NodeBinary.run(["ctl", "--data-dir", data, "log", "debug", "--json"])
         #expect(log.stdout.contains("\"level\":\"debug\""))
 
+        // `ctl` without a command: a console over the socket, one command per input line.
+        let batch = try NodeBinary.run(["ctl", "--data-dir", data], input: "peers\nbogus\nconfig get relay.max_listeners\n")
+        #expect(batch.status == 0)
+        #expect(batch.stdout.contains("no peers connected"))
+        #expect(batch.stdout.contains("error: unknown command 'bogus'"))
+        #expect(batch.stdout.contains("relay.max_listeners = 7"))
+
         // SIGTERM → clean exit 0 within 5 s, with STOPPING=1 and the socket removed.
         process.terminate()
         #expect(waitUntil(seconds: 5) { !process.isRunning }, "node did not exit within 5 s of SIGTERM")

@@ -15,6 +15,9 @@ struct CtlCommand: ParsableCommand {
           proscenium-node ctl ticket
           proscenium-node ctl help
         `ctl help` lists every command the running node knows (services add their own).
+        Without a command, ctl opens an interactive console on the running node (line
+        editing, history, Tab completion; Ctrl-D or `exit` leaves); with standard input
+        not a terminal it runs one command per input line.
         """
     )
 
@@ -28,8 +31,14 @@ struct CtlCommand: ParsableCommand {
 
     func run() throws {
         TerminationSignals.restoreDefault()
-        guard let name = command.first else { throw ValidationError("missing admin command (try `ctl help`)") }
         let client = ControlClient(socketPath: DataDirectory.controlSocketPath(data.resolve()))
+        guard let name = command.first else {
+            let backend = try SocketConsoleBackend(client: client)
+            let logger = Logger(label: "ctl", sink: StreamLogSink(fd: 2, minimumLevel: .warning))
+            ConsoleSession(terminal: Terminal(inputFD: 0, outputFD: 1), ownedFD: -1, backend: backend, access: nil,
+                           logger: logger).runHere()
+            return
+        }
         let response = try client.send(command: name, arguments: Array(command.dropFirst()))
         guard response.ok else { throw CommandFailure(response.error ?? "command failed") }
         if json {
@@ -37,5 +46,39 @@ struct CtlCommand: ParsableCommand {
         } else if !response.text.isEmpty {
             print(response.text)
         }
+    }
+}
+
+/// Console lines sent to a running node; command names and completions come from its `help`.
+struct SocketConsoleBackend: ConsoleBackend {
+    let client: ControlClient
+    let names: [String]
+    let argumentWords: [String: [String]]
+
+    init(client: ControlClient) throws {
+        self.client = client
+        let help = try client.send(command: "help", arguments: [])
+        let commands = ((help.data as? [String: Any])?["commands"] as? [[String: Any]]) ?? []
+        var names: [String] = [], words: [String: [String]] = [:]
+        for entry in commands {
+            guard let name = entry["name"] as? String else { continue }
+            names.append(name)
+            words[name] = entry["completions"] as? [String] ?? []
+        }
+        self.names = names
+        argumentWords = words
+    }
+
+    func execute(_ command: String, arguments: [String]) -> Result<String, AdminCommandError> {
+        do {
+            let response = try client.send(command: command, arguments: arguments)
+            return response.ok ? .success(response.text) : .failure(AdminCommandError(response.error ?? "failed"))
+        } catch {
+            return .failure(AdminCommandError("\(error)"))
+        }
+    }
+
+    func completions(previousWords: [String]) -> [String] {
+        standardCompletions(previousWords: previousWords, names: names) { argumentWords[$0] ?? [] }
     }
 }

@@ -58,8 +58,8 @@ actor ConsoleService: Service {
             terminal = fixedTerminal!
         }
         let reporter = self.reporter, serviceName = name
-        let session = ConsoleSession(terminal: terminal, ownedFD: ownedFD, registry: registry, pins: pins,
-                                     pinRequired: pinRequired, latch: latch, logger: logger) { reason in
+        let session = ConsoleSession(terminal: terminal, ownedFD: ownedFD, backend: RegistryConsoleBackend(registry: registry),
+                                     access: ConsoleAccess(pins: pins, pinRequired: pinRequired), logger: logger) { reason in
             // Only a device console is restarted: end of input on stdin means the operator left.
             reporter?.report(service: serviceName, reason: reason)
         }
@@ -82,10 +82,8 @@ actor ConsoleService: Service {
 final class ConsoleSession: Sendable {
     private let terminal: Terminal
     private let ownedFD: Int32
-    private let registry: CommandRegistry
-    private let pins: AdminPinStore
-    private let pinRequired: Bool
-    private let latch: ShutdownLatch
+    private let backend: any ConsoleBackend
+    private let access: ConsoleAccess?
     private let logger: Logger
     private let stopRequested = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)
@@ -93,15 +91,14 @@ final class ConsoleSession: Sendable {
     private let onInputFailure: @Sendable (String) -> Void
     static let prompt = "proscenium> "
 
-    init(terminal: Terminal, ownedFD: Int32, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
-         latch: ShutdownLatch, logger: Logger, onInputFailure: @escaping @Sendable (String) -> Void) {
+    /// `access` nil: no PIN (the control socket's file permissions already decide who may connect).
+    init(terminal: Terminal, ownedFD: Int32, backend: any ConsoleBackend, access: ConsoleAccess?, logger: Logger,
+         onInputFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.onInputFailure = onInputFailure
         self.terminal = terminal
         self.ownedFD = ownedFD
-        self.registry = registry
-        self.pins = pins
-        self.pinRequired = pinRequired
-        self.latch = latch
+        self.backend = backend
+        self.access = access
         self.logger = logger
     }
 
@@ -110,16 +107,19 @@ final class ConsoleSession: Sendable {
     func requestStop() { stopRequested.store(true, ordering: .releasing) }
 
     func start(threadName: String) {
-        let thread = Thread { [self] in
-            let saved = terminal.isTTY ? terminal.enterRawMode() : nil
-            run()
-            if let saved { terminal.restore(saved) }
-            if ownedFD >= 0 { close(ownedFD) }
-            done.store(true, ordering: .releasing)
-            if !stopping, let reason = inputFailure.withLock({ $0 }) { onInputFailure(reason) }
-        }
+        let thread = Thread { [self] in runHere() }
         thread.name = threadName
         thread.start()
+    }
+
+    /// Runs the console on the calling thread until end of input, `exit` or `requestStop`.
+    func runHere() {
+        let saved = terminal.isTTY ? terminal.enterRawMode() : nil
+        run()
+        if let saved { terminal.restore(saved) }
+        if ownedFD >= 0 { close(ownedFD) }
+        done.store(true, ordering: .releasing)
+        if !stopping, let reason = inputFailure.withLock({ $0 }) { onInputFailure(reason) }
     }
 
     private var stopping: Bool { stopRequested.load(ordering: .acquiring) }
@@ -153,6 +153,8 @@ final class ConsoleSession: Sendable {
     // MARK: Access
 
     private func authenticate() -> Bool {
+        guard let access else { return true }
+        let pins = access.pins, pinRequired = access.pinRequired
         if pins.isSet {
             var policy = PinAttemptPolicy()
             while !stopping {
@@ -253,16 +255,8 @@ final class ConsoleSession: Sendable {
     }
 
     private func interactiveLoop(_ editor: inout LineEditor) {
-        let registry = self.registry
-        let completer: LineEditor.Completer = { previous, _ in
-            if previous.isEmpty { return registry.names + ["exit"] }
-            if previous.count == 1 {
-                if previous[0] == "help" { return registry.names }
-                return registry.command(named: previous[0])?.completions ?? []
-            }
-            if previous.count == 2, previous[0] == "config" { return ConfigSchema.keys.map(\.qualifiedName) }
-            return []
-        }
+        let backend = self.backend
+        let completer: LineEditor.Completer = { previous, _ in backend.completions(previousWords: previous) }
         redraw(editor)
         while let byte = nextByte() {
             switch editor.feed(byte, completer: completer) {
@@ -298,12 +292,9 @@ final class ConsoleSession: Sendable {
         let words = CommandLineWords.split(line)
         guard let command = words.first else { return true }
         if command == "exit" || command == "quit" || command == "logout" { return false }
-        let registry = self.registry
-        let arguments = Array(words.dropFirst())
-        let result = BlockingAsync.run { await registry.execute(command, arguments: arguments) }
-        switch result {
-        case .success(let output):
-            if !output.text.isEmpty { terminal.write(output.text + "\n") }
+        switch backend.execute(command, arguments: Array(words.dropFirst())) {
+        case .success(let text):
+            if !text.isEmpty { terminal.write(text + "\n") }
         case .failure(let error):
             terminal.write("error: \(error.description)\n")
         }
@@ -320,5 +311,44 @@ final class ConsoleSession: Sendable {
             index += perLine
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// Who may use a console: the admin PIN store and whether a PIN must exist.
+struct ConsoleAccess: Sendable {
+    let pins: AdminPinStore
+    let pinRequired: Bool
+}
+
+/// Where console lines go: the node's own registry, or a running node's control socket (`ctl`).
+/// Called from the console's own thread; may block.
+protocol ConsoleBackend: Sendable {
+    func execute(_ command: String, arguments: [String]) -> Result<String, AdminCommandError>
+    /// Tab-completion candidates for the word after `previousWords`.
+    func completions(previousWords: [String]) -> [String]
+}
+
+extension ConsoleBackend {
+    /// The shared completion rules, given command names and per-command first-argument words.
+    func standardCompletions(previousWords previous: [String], names: [String], argumentWords: (String) -> [String]) -> [String] {
+        if previous.isEmpty { return names + ["exit"] }
+        if previous.count == 1 { return previous[0] == "help" ? names : argumentWords(previous[0]) }
+        if previous.count == 2, previous[0] == "config" { return ConfigSchema.keys.map(\.qualifiedName) }
+        return []
+    }
+}
+
+struct RegistryConsoleBackend: ConsoleBackend {
+    let registry: CommandRegistry
+
+    func execute(_ command: String, arguments: [String]) -> Result<String, AdminCommandError> {
+        let registry = self.registry
+        return BlockingAsync.run { await registry.execute(command, arguments: arguments) }.map(\.text)
+    }
+
+    func completions(previousWords: [String]) -> [String] {
+        standardCompletions(previousWords: previousWords, names: registry.names) {
+            registry.command(named: $0)?.completions ?? []
+        }
     }
 }

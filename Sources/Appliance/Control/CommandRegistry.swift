@@ -113,7 +113,10 @@ public final class CommandRegistry: Sendable {
         }
         lines.append("Type `help COMMAND` for details.")
         return CommandOutput(text: lines.joined(separator: "\n"),
-                             json: .object(["commands": .array(all.map { .object(["name": .string($0.name), "summary": .string($0.summary)]) })]))
+                             json: .object(["commands": .array(all.map {
+                                 .object(["name": .string($0.name), "summary": .string($0.summary), "usage": .string($0.usage),
+                                          "completions": .array($0.completions.map { .string($0) })])
+                             })]))
     }
 }
 
