@@ -2,6 +2,9 @@ import Core
 import Foundation
 import Testing
 @testable import Appliance
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Configuration")
 struct ConfigTests {
@@ -155,5 +158,30 @@ struct ConfigTests {
         #expect(throws: ConfigError.self) { _ = try config.set("node.nope", text: "1") }
         _ = try config.set("relay.hosts", text: "aa,bb")
         #expect(config.relayHosts == ["aa", "bb"])
+    }
+}
+
+@Suite("Data directory")
+struct DataDirectoryTests {
+    @Test func precedence() {
+        let env = ["PROSCENIUM_DATA_DIR": "/env", "HOME": "/home/pi"]
+        #expect(DataDirectory.choose(flag: "/flag", environment: env) { "/config" } == "/flag")
+        #expect(DataDirectory.choose(flag: nil, environment: env) { "/config" } == "/env")
+        #expect(DataDirectory.choose(flag: nil, environment: ["HOME": "/home/pi"]) { "/config" } == "/config")
+        #expect(DataDirectory.choose(flag: nil, environment: ["HOME": "/home/pi"]) { "" } == "/home/pi/.local/share/proscenium")
+    }
+
+    @Test func prepareCreatesAndTightens() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let nested = dir.path + "/a/b"
+        _ = try DataDirectory.prepare(nested)
+        var info = stat()
+        #expect(stat(nested, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        chmod(nested, 0o755)
+        _ = try DataDirectory.prepare(nested)
+        #expect(stat(nested, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        #expect(FileManager.default.createFile(atPath: dir.path + "/file", contents: Data()))
+        #expect(throws: CommandFailure.self) { _ = try DataDirectory.prepare(dir.path + "/file") }
     }
 }

@@ -5,13 +5,20 @@ import Glibc
 
 /// Where the node keeps its files, and the permissions they need.
 enum DataDirectory {
+    /// --data-dir, else $PROSCENIUM_DATA_DIR, else node.data_dir of the configuration, else
+    /// ~/.local/share/proscenium. The configuration is read only when needed (and ignored if broken:
+    /// `run` reports configuration errors itself).
     static func resolve(flag: String?, environment: [String: String], configPath: String?) -> String {
+        choose(flag: flag, environment: environment) {
+            (try? ConfigLoader(environment: environment).load(explicitPath: configPath, flags: []).dataDirectory) ?? ""
+        }
+    }
+
+    static func choose(flag: String?, environment: [String: String], configured: () -> String) -> String {
         if let flag, !flag.isEmpty { return flag }
         if let fromEnv = environment["PROSCENIUM_DATA_DIR"], !fromEnv.isEmpty { return fromEnv }
-        if let configured = try? ConfigLoader(environment: environment).load(explicitPath: configPath, flags: []).dataDirectory,
-           !configured.isEmpty {
-            return configured
-        }
+        let fromConfig = configured()
+        if !fromConfig.isEmpty { return fromConfig }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "/root"
         return home + "/.local/share/proscenium"
     }

@@ -55,9 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             throw CommandFailure(error.description)
         }
         let directory = try DataDirectory.prepare(
-            DataDirectory.resolve(flag: data.dataDirectory, environment: environment, configPath: config).isEmpty
-                ? "." : (data.dataDirectory ?? (environment["PROSCENIUM_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
-                    ?? (loaded.dataDirectory.isEmpty ? DataDirectory.resolve(flag: nil, environment: environment, configPath: config) : loaded.dataDirectory))))
+            DataDirectory.choose(flag: data.dataDirectory, environment: environment) { loaded.dataDirectory })
         let runtime = NodeRuntime(config: loaded, dataDirectory: directory, environment: environment)
         let status = await runtime.run()
         if status != 0 { throw ExitCode(status) }

@@ -14,27 +14,25 @@ actor ConsoleService: Service {
     private let registry: CommandRegistry
     private let pins: AdminPinStore
     private let pinRequired: Bool
-    private let latch: ShutdownLatch
     private let logger: Logger
     private var reporter: FailureReporter?
     private var session: ConsoleSession?
 
     /// Console on an already-open terminal (stdin/stdout).
-    init(name: String, terminal: Terminal, ownsDevice: Bool, registry: CommandRegistry, pins: AdminPinStore,
-         pinRequired: Bool, latch: ShutdownLatch, logger: Logger) {
+    init(name: String, terminal: Terminal, registry: CommandRegistry, pins: AdminPinStore,
+         pinRequired: Bool, logger: Logger) {
         self.name = name
         devicePath = nil
         fixedTerminal = terminal
         self.registry = registry
         self.pins = pins
         self.pinRequired = pinRequired
-        self.latch = latch
         self.logger = logger
     }
 
     /// Console on a device opened at start (and reopened on restart, after the device failed).
     init(name: String, devicePath: String, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
-         latch: ShutdownLatch, logger: Logger, reporter: FailureReporter) {
+         logger: Logger, reporter: FailureReporter) {
         self.reporter = reporter
         self.name = name
         self.devicePath = devicePath
@@ -42,7 +40,6 @@ actor ConsoleService: Service {
         self.registry = registry
         self.pins = pins
         self.pinRequired = pinRequired
-        self.latch = latch
         self.logger = logger
     }
 

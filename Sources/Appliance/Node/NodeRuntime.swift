@@ -48,13 +48,13 @@ final class NodeRuntime: Sendable {
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
         if config.consoleEnabled {
-            services.append(ConsoleService(name: "console", terminal: Terminal(inputFD: 0, outputFD: 1), ownsDevice: false,
+            services.append(ConsoleService(name: "console", terminal: Terminal(inputFD: 0, outputFD: 1),
                                            registry: registry, pins: pins, pinRequired: config.pinRequired,
-                                           latch: latch, logger: logger.child("console")))
+                                           logger: logger.child("console")))
         }
         if !config.consoleTTY.isEmpty {
             services.append(ConsoleService(name: "console-tty", devicePath: config.consoleTTY, registry: registry, pins: pins,
-                                           pinRequired: config.pinRequired, latch: latch, logger: logger.child("console-tty"),
+                                           pinRequired: config.pinRequired, logger: logger.child("console-tty"),
                                            reporter: reporter))
         }
         let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
