@@ -143,3 +143,28 @@ struct ConsoleTests {
             .watchdogIntervalMillis == nil)
     }
 }
+
+@Suite("Prompt and log lines")
+struct PromptLineTests {
+    @Test func logLinesMoveThePromptAside() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let terminal = Terminal(inputFD: fds[0], outputFD: fds[1])
+        let promptLine = PromptLine(terminal: terminal)
+        let inner = StreamLogSink(fd: fds[1], minimumLevel: .info)
+        let logger = Logger(label: "t", sink: PromptAwareLogSink(inner: inner, promptLine: promptLine))
+
+        logger.info("before")                                  // no prompt shown: written as is
+        promptLine.write("\rproscenium> sta", leaving: "\rproscenium> sta")
+        logger.info("during")
+        logger.debug("filtered")                               // below the level: nothing at all
+        promptLine.write("\n", leaving: nil)
+        logger.info("after")
+
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let n = read(fds[0], &buffer, buffer.count)
+        let text = String(decoding: buffer[0..<max(n, 0)], as: UTF8.self)
+        #expect(text == "<6>t: before\n\rproscenium> sta\r\u{1b}[K<6>t: during\n\rproscenium> sta\n<6>t: after\n")
+    }
+}

@@ -16,11 +16,14 @@ actor ConsoleService: Service {
     private let pinRequired: Bool
     private let logger: Logger
     private var reporter: FailureReporter?
+    private var promptLine: PromptLine?
     private var session: ConsoleSession?
 
     /// Console on an already-open terminal (stdin/stdout).
+    /// `promptLine`: given when the node's log lines go to the same terminal.
     init(name: String, terminal: Terminal, registry: CommandRegistry, pins: AdminPinStore,
-         pinRequired: Bool, logger: Logger) {
+         pinRequired: Bool, logger: Logger, promptLine: PromptLine?) {
+        self.promptLine = promptLine
         self.name = name
         devicePath = nil
         fixedTerminal = terminal
@@ -56,7 +59,8 @@ actor ConsoleService: Service {
         }
         let reporter = self.reporter, serviceName = name
         let session = ConsoleSession(terminal: terminal, ownedFD: ownedFD, backend: RegistryConsoleBackend(registry: registry),
-                                     access: ConsoleAccess(pins: pins, pinRequired: pinRequired), logger: logger) { reason in
+                                     access: ConsoleAccess(pins: pins, pinRequired: pinRequired), logger: logger,
+                                     promptLine: promptLine) { reason in
             // Only a device console is restarted: end of input on stdin means the operator left.
             reporter?.report(service: serviceName, reason: reason)
         }
@@ -86,12 +90,15 @@ final class ConsoleSession: Sendable {
     private let done = Atomic<Bool>(false)
     private let inputFailure = Mutex<String?>(nil)
     private let onInputFailure: @Sendable (String) -> Void
+    private let promptLine: PromptLine?
     static let prompt = "proscenium> "
 
     /// `access` nil: no PIN (the control socket's file permissions already decide who may connect).
+    /// `promptLine`: set when log lines share this terminal, so they can move the prompt aside.
     init(terminal: Terminal, ownedFD: Int32, backend: any ConsoleBackend, access: ConsoleAccess?, logger: Logger,
-         onInputFailure: @escaping @Sendable (String) -> Void = { _ in }) {
+         promptLine: PromptLine? = nil, onInputFailure: @escaping @Sendable (String) -> Void = { _ in }) {
         self.onInputFailure = onInputFailure
+        self.promptLine = promptLine
         self.terminal = terminal
         self.ownedFD = ownedFD
         self.backend = backend
@@ -113,6 +120,8 @@ final class ConsoleSession: Sendable {
     func runHere() {
         let saved = terminal.isTTY ? terminal.enterRawMode() : nil
         run()
+        // Stopped by the node: take the prompt off the screen (log lines follow).
+        if stopping && terminal.isTTY { output("\r\u{1b}[K") }
         if let saved { terminal.restore(saved) }
         if ownedFD >= 0 { close(ownedFD) }
         done.store(true, ordering: .releasing)
@@ -120,6 +129,15 @@ final class ConsoleSession: Sendable {
     }
 
     private var stopping: Bool { stopRequested.load(ordering: .acquiring) }
+
+    /// All console output goes through here, so log lines on a shared terminal keep clear of it.
+    private func output(_ text: String, leaving prompt: String? = nil) {
+        if let promptLine {
+            promptLine.write(text, leaving: prompt)
+        } else {
+            terminal.write(text)
+        }
+    }
 
     /// Reads a byte, checking the stop flag every 200 ms. nil means: stop or end of input.
     private func nextByte() -> UInt8? {
@@ -136,7 +154,7 @@ final class ConsoleSession: Sendable {
 
     private func run() {
         if terminal.isTTY {
-            terminal.write("Proscenium Node admin console. Type `help` for commands, Ctrl-D to leave.\n")
+            output("Proscenium Node admin console. Type `help` for commands, Ctrl-D to leave.\n")
         }
         guard authenticate() else { return }
         var editor = LineEditor()
@@ -162,9 +180,9 @@ final class ConsoleSession: Sendable {
                 }
                 let delay = policy.recordFailure()
                 logger.warning("wrong admin PIN on the console (\(policy.consecutiveFailures) in a row)")
-                terminal.write("Wrong PIN.\n")
+                output("Wrong PIN.\n")
                 if delay > 0 {
-                    terminal.write("Wait \(delay / 1000) s.\n")
+                    output("Wait \(delay / 1000) s.\n")
                     let until = MonotonicClock.nanoseconds() + delay * 1_000_000
                     while !stopping && MonotonicClock.nanoseconds() < until { usleep(100_000) }
                     drainInput()
@@ -174,34 +192,35 @@ final class ConsoleSession: Sendable {
         }
         // No PIN yet: offer to choose one (required when console.pin_required is set).
         guard terminal.isTTY else {
-            if pinRequired { terminal.write("An admin PIN is required; set one with `proscenium-node set-pin`.\n") }
+            if pinRequired { output("An admin PIN is required; set one with `proscenium-node set-pin`.\n") }
             return !pinRequired
         }
         if !pinRequired {
-            terminal.write("No admin PIN is set. Choose one now? [y/N] ")
+            let question = "No admin PIN is set. Choose one now? [y/N] "
+            output(question, leaving: question)
             guard let answer = readPlainLine(echo: true) else { return false }
             if !answer.lowercased().hasPrefix("y") { return true }
         } else {
-            terminal.write("An admin PIN is required before first use.\n")
+            output("An admin PIN is required before first use.\n")
         }
         while !stopping {
             guard let first = readSecret(prompt: "New admin PIN: ") else { return false }
             if let problem = AdminPinStore.validate(first) {
-                terminal.write(problem + "\n")
+                output(problem + "\n")
                 continue
             }
             guard let second = readSecret(prompt: "Repeat the PIN: ") else { return false }
             guard first == second else {
-                terminal.write("The PINs differ; try again.\n")
+                output("The PINs differ; try again.\n")
                 continue
             }
             do {
                 try pins.set(first)
-                terminal.write("Admin PIN set.\n")
+                output("Admin PIN set.\n")
                 logger.notice("admin PIN set from the console")
                 return true
             } catch {
-                terminal.write("\(error)\n")
+                output("\(error)\n")
                 return !pinRequired
             }
         }
@@ -213,9 +232,9 @@ final class ConsoleSession: Sendable {
     }
 
     private func readSecret(prompt: String) -> String? {
-        terminal.write(prompt)
+        output(prompt, leaving: prompt)
         let line = readPlainLine(echo: false)
-        if terminal.isTTY { terminal.write("\n") }
+        if terminal.isTTY { output("\n") }
         return line
     }
 
@@ -225,18 +244,18 @@ final class ConsoleSession: Sendable {
         while let byte = nextByte() {
             switch byte {
             case 0x0d, 0x0a:
-                if echo && terminal.isTTY { terminal.write("\n") }
+                if echo && terminal.isTTY { output("\n") }
                 return String(decoding: bytes, as: UTF8.self)
             case 0x03, 0x04: return nil
             case 0x7f, 0x08:
                 if !bytes.isEmpty {
                     bytes.removeLast()
-                    if echo { terminal.write("\u{8} \u{8}") }
+                    if echo { output("\u{8} \u{8}") }
                 }
             default:
                 if byte >= 0x20 || byte >= 0x80 {
                     bytes.append(byte)
-                    if echo { terminal.write(String(decoding: [byte], as: UTF8.self)) }
+                    if echo { output(String(decoding: [byte], as: UTF8.self)) }
                 }
             }
         }
@@ -259,18 +278,18 @@ final class ConsoleSession: Sendable {
             switch editor.feed(byte, completer: completer) {
             case .none: break
             case .redraw: redraw(editor)
-            case .bell: terminal.write("\u{7}")
+            case .bell: output("\u{7}")
             case .cancel:
-                terminal.write("^C\n(`shutdown` stops the node; Ctrl-D leaves the console)\n")
+                output("^C\n(`shutdown` stops the node; Ctrl-D leaves the console)\n")
                 redraw(editor)
             case .endOfInput:
-                terminal.write("\n")
+                output("\n")
                 return
             case .showCompletions(let candidates):
-                terminal.write("\n" + ConsoleSession.columns(candidates, width: 80) + "\n")
+                output("\n" + ConsoleSession.columns(candidates, width: 80) + "\n")
                 redraw(editor)
             case .submit(let line):
-                terminal.write("\n")
+                output("\n")
                 if !execute(line) { return }
                 redraw(editor)
             }
@@ -281,7 +300,7 @@ final class ConsoleSession: Sendable {
         var text = "\r" + ConsoleSession.prompt + editor.line + "\u{1b}[K"
         let back = editor.buffer.count - editor.cursor
         if back > 0 { text += "\u{1b}[\(back)D" }
-        terminal.write(text)
+        output(text, leaving: text)
     }
 
     /// Runs one console line; false ends the console.
@@ -291,9 +310,9 @@ final class ConsoleSession: Sendable {
         if command == "exit" || command == "quit" || command == "logout" { return false }
         switch backend.execute(command, arguments: Array(words.dropFirst())) {
         case .success(let text):
-            if !text.isEmpty { terminal.write(text + "\n") }
+            if !text.isEmpty { output(text + "\n") }
         case .failure(let error):
-            terminal.write("error: \(error.description)\n")
+            output("error: \(error.description)\n")
         }
         return true
     }

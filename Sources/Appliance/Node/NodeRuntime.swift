@@ -16,7 +16,11 @@ final class NodeRuntime: Sendable {
     /// Runs until SIGTERM/SIGINT or `shutdown`; returns the process exit status.
     func run() async -> Int32 {
         let sink = StreamLogSink(fd: 1, minimumLevel: config.logLevel)
-        let logger = Logger(label: "node", sink: sink)
+        // With the console on this terminal, log lines step around its prompt.
+        let consoleTerminal = Terminal(inputFD: 0, outputFD: 1)
+        let promptLine = config.consoleEnabled && consoleTerminal.isTTY && isatty(1) == 1
+            ? PromptLine(terminal: consoleTerminal) : nil
+        let logger = Logger(label: "node", sink: promptLine.map { PromptAwareLogSink(inner: sink, promptLine: $0) } ?? sink)
         let notifier = SystemdNotifier(environment: environment)
 
         let store = IdentityStore(directory: dataDirectory)
@@ -48,9 +52,9 @@ final class NodeRuntime: Sendable {
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
         if config.consoleEnabled {
-            services.append(ConsoleService(name: "console", terminal: Terminal(inputFD: 0, outputFD: 1),
+            services.append(ConsoleService(name: "console", terminal: consoleTerminal,
                                            registry: registry, pins: pins, pinRequired: config.pinRequired,
-                                           logger: logger.child("console")))
+                                           logger: logger.child("console"), promptLine: promptLine))
         }
         if !config.consoleTTY.isEmpty {
             services.append(ConsoleService(name: "console-tty", devicePath: config.consoleTTY, registry: registry, pins: pins,
