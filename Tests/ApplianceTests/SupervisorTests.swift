@@ -48,6 +48,12 @@ actor RecordingService: Service {
 
 @Suite("Back-off and supervisor")
 struct SupervisorTests {
+    @Test func systemdStatusLineNamesTroubledServices() {
+        #expect(NodeRuntime.statusLine([("a", .running), ("b", .running)]) == "running: 2 services")
+        #expect(NodeRuntime.statusLine([("a", .running), ("gpio", .failed(reason: "no chip", retryInMillis: 4000))])
+            == "degraded: gpio failed (no chip); retry in 4000 ms")
+    }
+
     @Test func backoffDoublesUpToTheCap() {
         let policy = BackoffPolicy(initialMillis: 500, maximumMillis: 60_000)
         #expect((1...10).map { policy.delayMillis(attempt: $0) } == [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000])

@@ -70,26 +70,50 @@ final class NodeRuntime: Sendable {
         }.start()
 
         await supervisor.startAll()
-        notifier.notify("READY=1\nSTATUS=running; master \(identity.masterPublicKey.hex.prefix(16))")
+        notifier.notify("READY=1")
         logger.notice("node ready")
 
-        let watchdog: Task<Void, Never>? = notifier.watchdogIntervalMillis.map { interval in
-            Task {
-                while !Task.isCancelled {
-                    // Answering through the supervisor actor proves the node is not wedged.
-                    _ = await supervisor.states.count
+        // Under systemd: watchdog pings (at half WATCHDOG_USEC) and a STATUS= line that follows the
+        // services, so `systemctl status` shows a degraded node.
+        let housekeeping: Task<Void, Never>? = notifier.isActive ? Task {
+            let interval = min(notifier.watchdogIntervalMillis ?? 2000, 2000)
+            var watchdogDue: UInt64 = 0
+            var lastStatus = ""
+            while !Task.isCancelled {
+                // Answering through the supervisor actor proves the node is not wedged.
+                let states = await supervisor.states
+                let now = MonotonicClock.nanoseconds() / 1_000_000
+                if let watchdog = notifier.watchdogIntervalMillis, now >= watchdogDue {
                     notifier.notify("WATCHDOG=1")
-                    try? await Task.sleep(nanoseconds: interval * 1_000_000)
+                    watchdogDue = now + watchdog
                 }
+                let status = NodeRuntime.statusLine(states)
+                if status != lastStatus {
+                    notifier.notify("STATUS=" + status)
+                    lastStatus = status
+                }
+                try? await Task.sleep(nanoseconds: interval * 1_000_000)
             }
-        }
+        } : nil
 
         let reason = await latch.wait()
         logger.notice("stopping (\(reason))")
         notifier.notify("STOPPING=1\nSTATUS=stopping (\(reason))")
-        watchdog?.cancel()
+        housekeeping?.cancel()
         await supervisor.stopAll()
         logger.notice("stopped")
         return 0
+    }
+
+    /// One line for systemd's STATUS=: "running: 3 services" or "degraded: gpio failed (...)".
+    static func statusLine(_ states: [(name: String, state: ServiceState)]) -> String {
+        let troubled = states.filter { entry in
+            switch entry.state {
+            case .running, .stopped, .idle: return false
+            default: return true
+            }
+        }
+        guard !troubled.isEmpty else { return "running: \(states.count) services" }
+        return "degraded: " + troubled.map { "\($0.name) \($0.state)" }.joined(separator: "; ")
     }
 }
