@@ -13,6 +13,7 @@ public actor Supervisor {
         var state: ServiceState = .idle
         var tracker: RestartTracker
         var generation = 0
+        var restarts = 0
     }
 
     private var entries: [Entry]
@@ -36,6 +37,11 @@ public actor Supervisor {
     /// Names and states in start order.
     public var states: [(name: String, state: ServiceState)] {
         entries.map { ($0.service.name, $0.state) }
+    }
+
+    /// Restart attempts per service since the node started (for metrics).
+    public var restartCounts: [String: Int] {
+        Dictionary(uniqueKeysWithValues: entries.map { ($0.service.name, $0.restarts) })
     }
 
     public func state(of name: String) -> ServiceState? {
@@ -83,6 +89,7 @@ public actor Supervisor {
         let delay = entries[index].tracker.recordFailure(atMillis: now())
         entries[index].state = .failed(reason: reason, retryInMillis: delay)
         entries[index].generation += 1
+        entries[index].restarts += 1
         let generation = entries[index].generation
         let name = entries[index].service.name
         logger.notice("restarting \(name) in \(delay) ms (failure \(entries[index].tracker.consecutiveFailures) in a row)")

@@ -107,6 +107,7 @@ enum BuiltinCommands {
             "audio": audio,
             "gpio": gpio.json,
             "relay": relay,
+            "metrics": await state.metricsAddress.map { .string("http://\($0)/metrics") } ?? .null,
             "services": .array(services.map { .object(["name": .string($0.name), "state": .string($0.state.description)]) })
         ])
         var lines = [

@@ -20,34 +20,11 @@ actor NetworkPlaceholderService: Service {
     }
 
     func start() async throws {
-        let socketFD = try Self.bindUDP(listen)
+        let socketFD = try InetSocket.bind(listen, type: Int32(SOCK_DGRAM.rawValue))
         fd = socketFD
         let bound = SocketAddressText.local(of: socketFD) ?? listen.description
         await state.setBoundAddress(bound)
         logger.info("listening on UDP \(bound) (placeholder until the QUIC transport is merged)")
-    }
-
-    /// Synchronous and outside the actor: Swift 6.0.3's region checker crashes on a `defer` inside
-    /// an async actor method here.
-    private static func bindUDP(_ listen: HostPort) throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(listen.host, String(listen.port), &hints, &result)
-        guard rc == 0, let info = result else {
-            throw AdminCommandError("cannot resolve listen address \(listen): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(result) }
-        let socketFD = socket(info.pointee.ai_family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard socketFD >= 0 else { throw AdminCommandError("socket(): \(String(cString: strerror(errno)))") }
-        guard bind(socketFD, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(socketFD)
-            throw AdminCommandError("cannot bind UDP \(listen): \(reason)")
-        }
-        return socketFD
     }
 
     func stop() async {
@@ -83,4 +60,34 @@ enum SocketAddressText {
 func cText(_ buffer: [CChar]) -> String {
     let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Binding IPv4/IPv6/host-name addresses for UDP and TCP.
+enum InetSocket {
+    /// Synchronous and outside any actor: Swift 6.0.3's region checker crashes on a `defer` inside an
+    /// async actor method.
+    static func bind(_ listen: HostPort, type: Int32) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = type
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(listen.host, String(listen.port), &hints, &result)
+        guard rc == 0, let info = result else {
+            throw AdminCommandError("cannot resolve listen address \(listen): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(result) }
+        let socketFD = socket(info.pointee.ai_family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else { throw AdminCommandError("socket(): \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        if type == Int32(SOCK_STREAM.rawValue) {
+            setsockopt(socketFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        guard Glibc.bind(socketFD, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(socketFD)
+            throw AdminCommandError("cannot bind \(listen): \(reason)")
+        }
+        return socketFD
+    }
 }

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Synchronization
 
 /// Wires the node together: logging, identity, services under the supervisor, signals, systemd.
 final class NodeRuntime: Sendable {
@@ -61,7 +62,17 @@ final class NodeRuntime: Sendable {
                                            pinRequired: config.pinRequired, logger: logger.child("console-tty"),
                                            reporter: reporter))
         }
+        // The metrics endpoint reads the supervisor, which is built from this list: a box closes the loop.
+        let supervisorBox = SupervisorBox()
+        if let metricsAddress = HostPort(parsing: config.prometheusListen) {
+            services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
+                guard let supervisor = supervisorBox.supervisor else { return "" }
+                return MetricsService.text(uptimeSeconds: await state.uptimeSeconds, services: await supervisor.states,
+                                           restarts: await supervisor.restartCounts, gpio: await state.gpio)
+            })
+        }
         let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
+        supervisorBox.supervisor = supervisor
         reporter.attach(supervisor)
         BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch)
 
@@ -115,5 +126,14 @@ final class NodeRuntime: Sendable {
         }
         guard !troubled.isEmpty else { return "running: \(states.count) services" }
         return "degraded: " + troubled.map { "\($0.name) \($0.state)" }.joined(separator: "; ")
+    }
+}
+
+/// Set once, right after the supervisor is built; read by services built before it.
+final class SupervisorBox: Sendable {
+    private let stored = Mutex<Supervisor?>(nil)
+    var supervisor: Supervisor? {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
     }
 }

@@ -8,6 +8,7 @@ actor NodeState {
     let logSink: StreamLogSink
     private(set) var config: NodeConfig
     private(set) var boundAddress: String?
+    private(set) var metricsAddress: String?
     private(set) var gpio: GPIOSnapshot = GPIOSnapshot(enabled: false, chip: "", lines: [], leds: [], lastEvent: nil)
 
     init(identity: NodeIdentity, dataDirectory: String, config: NodeConfig, logSink: StreamLogSink) {
@@ -21,6 +22,7 @@ actor NodeState {
     var uptimeSeconds: UInt64 { (MonotonicClock.nanoseconds() - startedAtNanos) / 1_000_000_000 }
 
     func setBoundAddress(_ address: String?) { boundAddress = address }
+    func setMetricsAddress(_ address: String?) { metricsAddress = address }
     func setGPIO(_ snapshot: GPIOSnapshot) { gpio = snapshot }
 
     /// Applies `config set`; returns the key so the caller can say whether it is live.
