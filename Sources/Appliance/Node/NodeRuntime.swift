@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import Synchronization
 
 /// Wires the node together: logging, identity, services under the supervisor, signals, systemd.
 final class NodeRuntime: Sendable {
@@ -41,8 +40,10 @@ final class NodeRuntime: Sendable {
         let state = NodeState(identity: identity, dataDirectory: dataDirectory, config: config, logSink: sink)
         let latch = ShutdownLatch()
         let registry = CommandRegistry()
-        let reporter = FailureReporter()
+        let supervisorBox = SupervisorBox()
+        let reporter = FailureReporter(supervisorBox)
 
+        // Start order; stopped in reverse. The consoles come last so their prompt follows the start-up log.
         var services: [any Service] = [
             NetworkPlaceholderService(listen: config.listen, state: state, logger: logger.child("network")),
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
@@ -50,6 +51,13 @@ final class NodeRuntime: Sendable {
         if config.gpio.enabled {
             services.append(GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter,
                                         logger: logger.child("gpio")))
+        }
+        if let metricsAddress = HostPort(parsing: config.prometheusListen) {
+            services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
+                guard let supervisor = supervisorBox.supervisor else { return "" }
+                return MetricsService.text(uptimeSeconds: await state.uptimeSeconds, services: await supervisor.states,
+                                           restarts: await supervisor.restartCounts, gpio: await state.gpio)
+            })
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
         if config.consoleEnabled {
@@ -62,18 +70,8 @@ final class NodeRuntime: Sendable {
                                            pinRequired: config.pinRequired, logger: logger.child("console-tty"),
                                            reporter: reporter))
         }
-        // The metrics endpoint reads the supervisor, which is built from this list: a box closes the loop.
-        let supervisorBox = SupervisorBox()
-        if let metricsAddress = HostPort(parsing: config.prometheusListen) {
-            services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
-                guard let supervisor = supervisorBox.supervisor else { return "" }
-                return MetricsService.text(uptimeSeconds: await state.uptimeSeconds, services: await supervisor.states,
-                                           restarts: await supervisor.restartCounts, gpio: await state.gpio)
-            })
-        }
         let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
         supervisorBox.supervisor = supervisor
-        reporter.attach(supervisor)
         BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch)
 
         SignalWaiter { signal in
@@ -126,14 +124,5 @@ final class NodeRuntime: Sendable {
         }
         guard !troubled.isEmpty else { return "running: \(states.count) services" }
         return "degraded: " + troubled.map { "\($0.name) \($0.state)" }.joined(separator: "; ")
-    }
-}
-
-/// Set once, right after the supervisor is built; read by services built before it.
-final class SupervisorBox: Sendable {
-    private let stored = Mutex<Supervisor?>(nil)
-    var supervisor: Supervisor? {
-        get { stored.withLock { $0 } }
-        set { stored.withLock { $0 = newValue } }
     }
 }
