@@ -15,8 +15,8 @@ actor ConsoleService: Service {
     private let pins: AdminPinStore
     private let pinRequired: Bool
     private let logger: Logger
-    private var reporter: FailureReporter?
-    private var promptLine: PromptLine?
+    private let reporter: FailureReporter?
+    private let promptLine: PromptLine?
     private var session: ConsoleSession?
 
     /// Console on an already-open terminal (stdin/stdout).
@@ -24,6 +24,7 @@ actor ConsoleService: Service {
     init(name: String, terminal: Terminal, registry: CommandRegistry, pins: AdminPinStore,
          pinRequired: Bool, logger: Logger, promptLine: PromptLine?) {
         self.promptLine = promptLine
+        reporter = nil
         self.name = name
         devicePath = nil
         fixedTerminal = terminal
@@ -37,6 +38,7 @@ actor ConsoleService: Service {
     init(name: String, devicePath: String, registry: CommandRegistry, pins: AdminPinStore, pinRequired: Bool,
          logger: Logger, reporter: FailureReporter) {
         self.reporter = reporter
+        promptLine = nil
         self.name = name
         self.devicePath = devicePath
         fixedTerminal = nil
