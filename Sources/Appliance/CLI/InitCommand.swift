@@ -7,8 +7,9 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create this node's identity and print its 24 recovery words once.",
         discussion: """
-        Refuses to run when the data directory already holds an identity. With --recover -, reads
-        the 24 words of an existing identity from standard input instead of creating a new one.
+        Refuses to run when the data directory already holds an identity.
+        With --recover -, reads the 24 words of an existing identity from
+        standard input instead of creating a new one.
         """
     )
 

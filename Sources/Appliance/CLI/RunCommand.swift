@@ -7,10 +7,12 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the node in the foreground (the default subcommand); stop it with SIGTERM or Ctrl-C.",
         discussion: """
-        Settings come from, lowest to highest precedence: built-in defaults, the board profile
-        (gpio.board), the configuration file (--config, else /etc/proscenium/node.toml when present),
-        PROSCENIUM_<SECTION>_<KEY> environment variables, then these flags. See docs/config.md.
-        Under systemd (Type=notify) the node reports READY=1, WATCHDOG=1 and STOPPING=1.
+        Settings come from, lowest to highest precedence: built-in defaults, the
+        board profile (gpio.board), the configuration file (--config, else
+        /etc/proscenium/node.toml when present), PROSCENIUM_<SECTION>_<KEY>
+        environment variables, then these flags. See docs/config.md.
+        Under systemd (Type=notify) the node reports READY=1, WATCHDOG=1, STATUS=
+        and STOPPING=1.
         """
     )
 

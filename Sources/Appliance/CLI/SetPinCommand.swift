@@ -6,7 +6,10 @@ struct SetPinCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-pin",
         abstract: "Set the admin console PIN, read from standard input (stored as a salted Argon2id hash).",
-        discussion: "On a terminal the PIN is asked twice without echo; from a pipe, the first line is the PIN."
+        discussion: """
+        On a terminal the PIN is asked twice without echo; from a pipe, the first
+        line is the PIN. A running node uses the new PIN at its next login prompt.
+        """
     )
 
     @OptionGroup var data: DataDirectoryOption
