@@ -28,7 +28,7 @@ let package = Package(
 
         // C shims: hide macro-heavy APIs and the bookworm/trixie version differences.
         .target(name: "CQUIC", dependencies: ["CNGTCP2"]),
-        .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
+        .target(name: "CGPIOD", dependencies: ["CLibGPIOD"], exclude: ["README.md"]),
         .target(name: "COpusShim", dependencies: ["COpus"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
@@ -43,7 +43,8 @@ let package = Package(
             dependencies: [
                 "Core", "Transport", "AudioPipeline", "CGPIOD",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "Bench",

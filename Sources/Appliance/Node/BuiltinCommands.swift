@@ -1,0 +1,188 @@
+import Core
+
+/// The admin commands every node has: status, identity, ticket, peers, config, log, shutdown.
+/// Other services add theirs to the same registry.
+enum BuiltinCommands {
+    static func register(in registry: CommandRegistry, state: NodeState, supervisor: Supervisor, latch: ShutdownLatch) {
+        registry.register(AdminCommand(
+            name: "status", summary: "Identity, uptime, version, peers, audio, GPIO, relay and services.",
+            details: "Peers and relay load are placeholders until the transport and relay services are merged."
+        ) { _ in
+            await status(state: state, supervisor: supervisor)
+        })
+
+        registry.register(AdminCommand(name: "identity", summary: "This node's public keys and ticket.") { _ in
+            let report = await state.identityReport
+            return CommandOutput(text: report.text, json: .object(report.json.mapValues(jsonValue)))
+        })
+
+        registry.register(AdminCommand(
+            name: "ticket", summary: "The ticket other nodes and apps use to reach this node, with a QR code.",
+            usage: "[--no-qr]", arguments: 0...1
+        ) { arguments in
+            let ticket = await state.identityReport.ticket
+            var text = ticket
+            if arguments.first != "--no-qr" {
+                do {
+                    let code = try QRCode.encode(Array(ticket.utf8), minimumLevel: .medium)
+                    text = QRTerminalRenderer.render(code) + "\n" + ticket
+                } catch {
+                    text += "\n(\(error))"
+                }
+            }
+            return CommandOutput(text: text, json: .object(["ticket": .string(ticket)]))
+        })
+
+        registry.register(AdminCommand(
+            name: "peers", summary: "Connected peers (placeholder until the transport is merged)."
+        ) { _ in
+            CommandOutput(text: "no peers connected (transport not running yet)", json: .object(["peers": .array([])]))
+        })
+
+        registry.register(AdminCommand(
+            name: "config", summary: "Show or change settings.", usage: "[get [KEY] | set KEY VALUE]",
+            details: """
+            `config get` lists every key with its value and where it came from; `config get KEY` shows one \
+            (KEY is section.key, e.g. network.listen). `config set KEY VALUE` changes a value in the running \
+            node only (the file is not rewritten); keys marked live apply at once, others after a restart. \
+            Arrays are comma-separated.
+            """,
+            arguments: 0...3, completions: ["get", "set"]
+        ) { arguments in
+            try await config(arguments, state: state)
+        })
+
+        registry.register(AdminCommand(
+            name: "log", summary: "Show or set the lowest log level written.", usage: "[LEVEL]",
+            details: "Levels: " + LogLevelNames.all.joined(separator: ", ") + ".",
+            arguments: 0...1, completions: LogLevelNames.all
+        ) { arguments in
+            if let level = arguments.first {
+                _ = try await state.setConfig("node.log_level", text: level)
+            }
+            let current = state.logSink.minimumLevel.description
+            return CommandOutput(text: "log level: \(current)", json: .object(["level": .string(current)]))
+        })
+
+        registry.register(AdminCommand(name: "shutdown", summary: "Stop the node cleanly.") { _ in
+            await latch.trigger("shutdown command")
+            return CommandOutput(text: "shutting down", json: .object(["shutting_down": .bool(true)]))
+        })
+    }
+
+    static func jsonValue(_ any: Any) -> JSONValue {
+        switch any {
+        case let s as String: return .string(s)
+        case let i as Int: return .int(i)
+        case let b as Bool: return .bool(b)
+        default: return .string("\(any)")
+        }
+    }
+
+    static func status(state: NodeState, supervisor: Supervisor) async -> CommandOutput {
+        let config = await state.config
+        let report = await state.identityReport
+        let uptime = await state.uptimeSeconds
+        let bound = await state.boundAddress
+        let gpio = await state.gpio
+        let services = await supervisor.states
+        let name = config.nodeName.isEmpty ? "(unnamed)" : config.nodeName
+        let audio: JSONValue = .object([
+            "backend": .string(config.audioBackend), "input": .string(config.audioInput),
+            "output": .string(config.audioOutput), "aec": .bool(config.audioEchoCancellation)
+        ])
+        let relay: JSONValue = .object([
+            "enabled": .bool(config.relayEnabled), "listeners": .int(0), "max_listeners": .int(config.relayMaxListeners),
+            "kbps": .int(0), "max_kbps": .int(config.relayMaxKbps)
+        ])
+        let json: JSONValue = .object([
+            "version": .string(NodeVersion.string),
+            "name": .string(config.nodeName),
+            "uptime_s": .int(Int(uptime)),
+            "data_dir": .string(state.dataDirectory),
+            "config_file": config.filePath.map { .string($0) } ?? .null,
+            "identity": .object(report.json.mapValues(jsonValue)),
+            "listen": bound.map { .string($0) } ?? .null,
+            "peers": .object(["connected": .int(0), "placeholder": .bool(true)]),
+            "audio": audio,
+            "gpio": gpio.json,
+            "relay": relay,
+            "metrics": await state.metricsAddress.map { .string("http://\($0)/metrics") } ?? .null,
+            "services": .array(services.map { .object(["name": .string($0.name), "state": .string($0.state.description)]) })
+        ])
+        var lines = [
+            "Proscenium Node \(NodeVersion.string) — \(name), up \(formatDuration(uptime))",
+            "master  \(report.masterPublicKey)",
+            "node id \(report.transportID)",
+            "listen  \(bound ?? "not bound")    peers 0 (transport pending)",
+            "audio   " + (config.audioBackend == "none" ? "none"
+                           : "in \(config.audioInput), out \(config.audioOutput), aec \(config.audioEchoCancellation ? "on" : "off")"),
+            "gpio    " + (gpio.enabled ? "\(gpio.chip): " + (gpio.lines + gpio.leds).map { "\($0.role)=\($0.active ? "on" : "off")" }.joined(separator: " ")
+                          : "off"),
+            "relay   " + (config.relayEnabled ? "on, 0/\(config.relayMaxListeners) listeners, 0/\(config.relayMaxKbps) kbit/s" : "off"),
+            "services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " ")
+        ]
+        lines = lines.flatMap { $0.count <= 80 ? [$0] : TextLayout.wrap($0, width: 80) }
+        return CommandOutput(text: lines.joined(separator: "\n"), json: json)
+    }
+
+    static func shortState(_ state: ServiceState) -> String {
+        switch state {
+        case .failed: return "failed"
+        case .abandoned: return "abandoned"
+        default: return state.description
+        }
+    }
+
+    static func formatDuration(_ seconds: UInt64) -> String {
+        let days = seconds / 86400, hours = seconds / 3600 % 24, minutes = seconds / 60 % 60, secs = seconds % 60
+        if days > 0 { return "\(days)d \(hours)h \(minutes)m" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        if minutes > 0 { return "\(minutes)m \(secs)s" }
+        return "\(secs)s"
+    }
+
+    static func config(_ arguments: [String], state: NodeState) async throws -> CommandOutput {
+        let verb = arguments.first ?? "get"
+        switch verb {
+        case "get":
+            guard arguments.count <= 2 else { throw AdminCommandError("usage: config get [KEY]") }
+            let config = await state.config
+            if arguments.count == 2 {
+                let name = arguments[1]
+                guard ConfigSchema.key(qualified: name) != nil, let value = config.value(name) else {
+                    throw AdminCommandError("unknown key '\(name)' (try `config get`)")
+                }
+                let source = config.sources[name]?.description ?? "default"
+                return CommandOutput(text: "\(name) = \(value)    # \(source)",
+                                     json: .object(["key": .string(name), "value": JSONValue(configValue: value),
+                                                    "source": .string(source)]))
+            }
+            var lines: [String] = [], object: [String: JSONValue] = [:]
+            for key in ConfigSchema.keys {
+                let value = config.value(key.qualifiedName) ?? key.defaultValue
+                object[key.qualifiedName] = JSONValue(configValue: value)
+                var line = "\(key.qualifiedName) = \(value)"
+                let source = config.sources[key.qualifiedName] ?? .defaultValue
+                if source != .defaultValue { line += "    # \(source)" }
+                lines.append(line)
+            }
+            return CommandOutput(text: lines.joined(separator: "\n"), json: .object(object))
+        case "set":
+            guard arguments.count == 3 else { throw AdminCommandError("usage: config set KEY VALUE") }
+            let key: ConfigKey
+            do {
+                key = try await state.setConfig(arguments[1], text: arguments[2])
+            } catch let error as ConfigError {
+                throw AdminCommandError(error.description)
+            }
+            let value = await state.config.value(key.qualifiedName) ?? key.defaultValue
+            let note = key.live ? "applied" : "takes effect after a restart (not written to the file)"
+            return CommandOutput(text: "\(key.qualifiedName) = \(value)  (\(note))",
+                                 json: .object(["key": .string(key.qualifiedName), "value": JSONValue(configValue: value),
+                                                "live": .bool(key.live)]))
+        default:
+            throw AdminCommandError("usage: config [get [KEY] | set KEY VALUE]")
+        }
+    }
+}

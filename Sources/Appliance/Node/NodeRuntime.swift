@@ -1,0 +1,128 @@
+import Core
+import Foundation
+
+/// Wires the node together: logging, identity, services under the supervisor, signals, systemd.
+final class NodeRuntime: Sendable {
+    let config: NodeConfig
+    let dataDirectory: String
+    let environment: [String: String]
+
+    init(config: NodeConfig, dataDirectory: String, environment: [String: String]) {
+        self.config = config
+        self.dataDirectory = dataDirectory
+        self.environment = environment
+    }
+
+    /// Runs until SIGTERM/SIGINT or `shutdown`; returns the process exit status.
+    func run() async -> Int32 {
+        let sink = StreamLogSink(fd: 1, minimumLevel: config.logLevel)
+        // With the console on this terminal, log lines step around its prompt.
+        let consoleTerminal = Terminal(inputFD: 0, outputFD: 1)
+        let promptLine = config.consoleEnabled && consoleTerminal.isTTY && isatty(1) == 1
+            ? PromptLine(terminal: consoleTerminal) : nil
+        let logger = Logger(label: "node", sink: promptLine.map { PromptAwareLogSink(inner: sink, promptLine: $0) } ?? sink)
+        let notifier = SystemdNotifier(environment: environment)
+
+        let store = IdentityStore(directory: dataDirectory)
+        guard store.exists else {
+            logger.error("no identity in \(dataDirectory); run `proscenium-node init --data-dir \(dataDirectory)` first")
+            return 1
+        }
+        let identity: NodeIdentity
+        do {
+            identity = try store.load()
+        } catch {
+            logger.error("cannot load the identity from \(dataDirectory): \(error)")
+            return 1
+        }
+        logger.notice("Proscenium Node \(NodeVersion.string) starting; master \(identity.masterPublicKey.hex)")
+
+        let state = NodeState(identity: identity, dataDirectory: dataDirectory, config: config, logSink: sink)
+        let latch = ShutdownLatch()
+        let registry = CommandRegistry()
+        let supervisorBox = SupervisorBox()
+        let reporter = FailureReporter(supervisorBox)
+
+        // Start order; stopped in reverse. The consoles come last so their prompt follows the start-up log.
+        var services: [any Service] = [
+            NetworkPlaceholderService(listen: config.listen, state: state, logger: logger.child("network")),
+            ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
+        ]
+        if config.gpio.enabled {
+            services.append(GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter,
+                                        logger: logger.child("gpio")))
+        }
+        if let metricsAddress = HostPort(parsing: config.prometheusListen) {
+            services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
+                guard let supervisor = supervisorBox.supervisor else { return "" }
+                return MetricsService.text(uptimeSeconds: await state.uptimeSeconds, services: await supervisor.states,
+                                           restarts: await supervisor.restartCounts, gpio: await state.gpio)
+            })
+        }
+        let pins = AdminPinStore(dataDirectory: dataDirectory)
+        if config.consoleEnabled {
+            services.append(ConsoleService(name: "console", terminal: consoleTerminal,
+                                           registry: registry, pins: pins, pinRequired: config.pinRequired,
+                                           logger: logger.child("console"), promptLine: promptLine))
+        }
+        if !config.consoleTTY.isEmpty {
+            services.append(ConsoleService(name: "console-tty", devicePath: config.consoleTTY, registry: registry, pins: pins,
+                                           pinRequired: config.pinRequired, logger: logger.child("console-tty"),
+                                           reporter: reporter))
+        }
+        let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
+        supervisorBox.supervisor = supervisor
+        BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch)
+
+        SignalWaiter { signal in
+            Task { await latch.trigger(signalName(signal)) }
+        }.start()
+
+        await supervisor.startAll()
+        notifier.notify("READY=1")
+        logger.notice("node ready")
+
+        // Under systemd: watchdog pings (at half WATCHDOG_USEC) and a STATUS= line that follows the
+        // services, so `systemctl status` shows a degraded node.
+        let housekeeping: Task<Void, Never>? = notifier.isActive ? Task {
+            let interval = min(notifier.watchdogIntervalMillis ?? 2000, 2000)
+            var watchdogDue: UInt64 = 0
+            var lastStatus = ""
+            while !Task.isCancelled {
+                // Answering through the supervisor actor proves the node is not wedged.
+                let states = await supervisor.states
+                let now = MonotonicClock.nanoseconds() / 1_000_000
+                if let watchdog = notifier.watchdogIntervalMillis, now >= watchdogDue {
+                    notifier.notify("WATCHDOG=1")
+                    watchdogDue = now + watchdog
+                }
+                let status = NodeRuntime.statusLine(states)
+                if status != lastStatus {
+                    notifier.notify("STATUS=" + status)
+                    lastStatus = status
+                }
+                try? await Task.sleep(nanoseconds: interval * 1_000_000)
+            }
+        } : nil
+
+        let reason = await latch.wait()
+        logger.notice("stopping (\(reason))")
+        notifier.notify("STOPPING=1\nSTATUS=stopping (\(reason))")
+        housekeeping?.cancel()
+        await supervisor.stopAll()
+        logger.notice("stopped")
+        return 0
+    }
+
+    /// One line for systemd's STATUS=: "running: 3 services" or "degraded: gpio failed (...)".
+    static func statusLine(_ states: [(name: String, state: ServiceState)]) -> String {
+        let troubled = states.filter { entry in
+            switch entry.state {
+            case .running, .stopped, .idle: return false
+            default: return true
+            }
+        }
+        guard !troubled.isEmpty else { return "running: \(states.count) services" }
+        return "degraded: " + troubled.map { "\($0.name) \($0.state)" }.joined(separator: "; ")
+    }
+}
