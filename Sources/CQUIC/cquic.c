@@ -425,11 +425,16 @@ static int stream_open_cb(ngtcp2_conn *conn, int64_t stream_id, void *user_data)
 
 static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags, int64_t stream_id, uint64_t app_error_code,
                            void *user_data, void *stream_user_data) {
-  (void)conn;
   cquic_conn *c = user_data;
   int has_code = (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) != 0;
   if (c->cb.stream_closed) c->cb.stream_closed(c->cb.ctx, stream_id, app_error_code, has_code);
   if (stream_user_data) stream_free(c, stream_user_data);
+  // ngtcp2 returns stream credit only for reset streams; a peer stream that ended normally
+  // frees its slot here, so the limit bounds concurrent streams, not streams per connection.
+  if (!ngtcp2_conn_is_local_stream(conn, stream_id)) {
+    if (stream_id & 0x2) ngtcp2_conn_extend_max_streams_uni(conn, 1);
+    else ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+  }
   return 0;
 }
 

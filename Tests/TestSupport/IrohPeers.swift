@@ -232,10 +232,10 @@ def out(*parts):
 
 def pattern(n, seed):
     # Deterministic bytes both sides can recompute: sha256 counter mode.
-    chunks, i = [], 0
-    while sum(len(c) for c in chunks) < n:
-        chunks.append(hashlib.sha256(f"{seed}:{i}".encode()).digest()); i += 1
-    return b"".join(chunks)[:n]
+    buf, i = bytearray(), 0
+    while len(buf) < n:
+        buf += hashlib.sha256(f"{seed}:{i}".encode()).digest(); i += 1
+    return bytes(buf[:n])
 
 async def echo_bi(conn):
     while True:
@@ -386,6 +386,151 @@ asyncio.run(main())
 """#
 
     static let aster = #"""
-ASTER_PLACEHOLDER
+# Real iroh 0.97 peer (aster-rpc 0.1.2) for Proscenium's transport interop tests. Same command
+# protocol as the iroh 1.x peer. Native calls return futures: always wrap them in w().
+import asyncio, hashlib, json, os, sys
+import aster._aster as A
+
+MODE = sys.argv[1]
+ALPNS = [a.encode() for a in sys.argv[2:]]
+LIMIT = 64 << 20
+
+def out(*parts):
+    sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
+    sys.stdout.flush()
+
+async def w(x):
+    if asyncio.isfuture(x) or asyncio.iscoroutine(x) or hasattr(x, "__await__"):
+        return await asyncio.ensure_future(x)
+    return x
+
+def pattern(n, seed):
+    buf, i = bytearray(), 0
+    while len(buf) < n:
+        buf += hashlib.sha256(f"{seed}:{i}".encode()).digest(); i += 1
+    return bytes(buf[:n])
+
+async def echo_bi(conn):
+    while True:
+        try:
+            s, r = await w(conn.accept_bi())
+        except Exception:
+            return
+        async def one(s, r):
+            try:
+                data = await w(r.read_to_end(LIMIT))
+                await w(s.write_all(data)); await w(s.finish())
+            except Exception as e:
+                out("event", "bidi-error", repr(e))
+        asyncio.ensure_future(one(s, r))
+
+async def echo_uni(conn):
+    while True:
+        try:
+            r = await w(conn.accept_uni())
+        except Exception:
+            return
+        async def one(r):
+            try:
+                data = await w(r.read_to_end(LIMIT))
+                s = await w(conn.open_uni())
+                await w(s.write_all(data)); await w(s.finish())
+            except Exception as e:
+                out("event", "uni-error", repr(e))
+        asyncio.ensure_future(one(r))
+
+async def echo_dgram(conn):
+    while True:
+        try:
+            d = await w(conn.read_datagram())
+            await w(conn.send_datagram(d))
+        except Exception:
+            return
+
+async def serve_conn(conn):
+    out("event", "conn", conn.remote_id(), conn.connection_info().alpn.decode())
+    tasks = [asyncio.ensure_future(f(conn)) for f in (echo_bi, echo_uni, echo_dgram)]
+    reason = await w(conn.closed())
+    out("event", "closed", json.dumps(str(reason)))
+    for t in tasks: t.cancel()
+
+async def accept_loop(ep):
+    while True:
+        try:
+            conn = await w(ep.accept())
+        except Exception as e:
+            out("event", "accept-error", json.dumps(str(e)))
+            await asyncio.sleep(0.05)
+            continue
+        asyncio.ensure_future(serve_conn(conn))
+
+async def main():
+    seed = bytes.fromhex(os.environ["PEER_SEED"]) if os.environ.get("PEER_SEED") else None
+    cfg = A.EndpointConfig(alpns=ALPNS if MODE == "server" else [], relay_mode="disabled", secret_key=seed,
+                           bind_addr="127.0.0.1:0", portmapper_config="disabled")
+    ep = await w(A.create_endpoint_with_config(cfg))
+    addrs = [a for a in ep.endpoint_addr_info().direct_addresses if a.startswith("127.0.0.1:")]
+    out(json.dumps({"id": ep.endpoint_id(), "addr": addrs[0] if addrs else "", "ticket": ""}))
+    if MODE == "server":
+        asyncio.ensure_future(accept_loop(ep))
+    loop = asyncio.get_running_loop()
+    conn = None
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        cmd = line.split()
+        if not cmd:
+            continue
+        try:
+            if cmd[0] == "quit":
+                break
+            elif cmd[0] == "connect":
+                conn = await asyncio.wait_for(w(ep.connect_node_addr(A.NodeAddr(cmd[1], None, [cmd[2]]), cmd[3].encode())), 20)
+                out("ok", conn.remote_id(), conn.connection_info().alpn.decode())
+            elif cmd[0] == "bidi":
+                s, r = await w(conn.open_bi())
+                await w(s.write_all(bytes.fromhex(cmd[1]) if len(cmd) > 1 else b"")); await w(s.finish())
+                out("ok", (await w(r.read_to_end(LIMIT))).hex() or "-")
+            elif cmd[0] == "uni":
+                s = await w(conn.open_uni())
+                await w(s.write_all(bytes.fromhex(cmd[1]))); await w(s.finish())
+                r = await w(conn.accept_uni())
+                out("ok", (await w(r.read_to_end(LIMIT))).hex())
+            elif cmd[0] == "dgram":
+                await w(conn.send_datagram(bytes.fromhex(cmd[1])))
+                d = await asyncio.wait_for(w(conn.read_datagram()), 5)
+                out("ok", bytes(d).hex())
+            elif cmd[0] == "big":
+                n = int(cmd[1])
+                data = pattern(n, "big")
+                s, r = await w(conn.open_bi())
+                async def send():
+                    await w(s.write_all(data)); await w(s.finish())
+                st = asyncio.ensure_future(send())
+                echo = await w(r.read_to_end(LIMIT))
+                await st
+                out("ok", hashlib.sha256(echo).hexdigest(), len(echo))
+            elif cmd[0] == "many":
+                n = int(cmd[1])
+                async def one(i):
+                    s, r = await w(conn.open_bi())
+                    payload = f"stream-{i}".encode() * 10
+                    await w(s.write_all(payload)); await w(s.finish())
+                    return (await w(r.read_to_end(LIMIT))) == payload
+                res = await asyncio.gather(*[one(i) for i in range(n)])
+                out("ok", sum(1 for r in res if r))
+            elif cmd[0] == "close":
+                await w(conn.close(int(cmd[1]), (cmd[2] if len(cmd) > 2 else "").encode()))
+                out("ok")
+            elif cmd[0] == "closed":
+                out("ok", json.dumps(str(await w(conn.closed()))))
+            else:
+                out("err", "unknown command", cmd[0])
+        except Exception as e:
+            out("err", json.dumps(f"{type(e).__name__}: {e}"))
+    os._exit(0)
+
+asyncio.run(main())
 """#
 }
