@@ -688,6 +688,8 @@ cquic_conn *cquic_client_new(const cquic_identity *identity, const uint8_t *alpn
 
 int cquic_is_acceptable_initial(const uint8_t *pkt, size_t len) {
   ngtcp2_pkt_hd hd;
+  if (len < 1200) return 0; // RFC 9000 §14.1: client Initials are padded to 1200 bytes
+
   return ngtcp2_accept(&hd, pkt, len) == 0 ? 1 : 0;
 }
 
@@ -1146,6 +1148,8 @@ int cquic_stream_stop_sending(cquic_conn *c, cquic_stream *s, uint64_t code) {
 int cquic_decode_packet(const uint8_t *pkt, size_t len, cquic_packet_info *info) {
   ngtcp2_version_cid vc;
   memset(info, 0, sizeof(*info));
+  // ngtcp2 asserts on empty input; QUIC packets are never shorter than a short header.
+  if (len < 1 + CQUIC_CIDLEN) return -1;
   int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, CQUIC_CIDLEN);
   if (rv != 0 && rv != NGTCP2_ERR_VERSION_NEGOTIATION) return -1;
   if (vc.dcidlen > CQUIC_MAX_CIDLEN || vc.scidlen > CQUIC_MAX_CIDLEN) return -1;

@@ -125,3 +125,38 @@ extension Tag {
     /// Tests that wait out real QUIC timers (idle timeout, keep-alive): ~40 s each.
     @Tag static var slow: Self
 }
+
+/// A plain IPv4 UDP socket for throwing raw datagrams at an endpoint.
+final class UDPProbe {
+    let fd: Int32
+
+    init() throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TimeoutError(what: "socket() failed") }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8], to address: SocketAddress) throws {
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = address.port.bigEndian
+        withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: address.ip) }
+        let rc = bytes.withUnsafeBytes { buf in
+            withUnsafePointer(to: &sin) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, buf.baseAddress, buf.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        if rc < 0 { throw TimeoutError(what: "sendto failed: errno \(errno)") }
+    }
+
+    func receive(timeoutMS: Int32) throws -> [UInt8]? {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, timeoutMS) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let n = recv(fd, &buffer, buffer.count, 0)
+        return n < 0 ? nil : Array(buffer.prefix(n))
+    }
+}
