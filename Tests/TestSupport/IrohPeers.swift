@@ -86,7 +86,7 @@ public final class IrohPeer: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 
     /// Sends one command line and returns its reply line (throws on "err" or timeout).
@@ -99,6 +99,15 @@ public final class IrohPeer: @unchecked Sendable {
         let words = reply.split(separator: " ").map(String.init)
         guard words.first == "ok" else { throw IrohPeerError("peer replied '\(reply)' to '\(line.prefix(80))'") }
         return Array(words.dropFirst())
+    }
+
+    /// Sends a command without waiting for its reply (read it later with `nextReply`).
+    public func sendLine(_ line: String) {
+        input.write(Data((line + "\n").utf8))
+    }
+
+    public func nextReply(timeout: Duration = .seconds(60)) async -> String? {
+        await replies.next(timeout: timeout)
     }
 
     /// The next "event ..." line (without the prefix), or nil after `timeout`.
@@ -131,7 +140,7 @@ public final class IrohPeer: @unchecked Sendable {
             input.write(Data("quit\n".utf8))
             let deadline = Date().addingTimeInterval(5)
             while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { process.terminate() }
+            if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
         }
     }
 }

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import TestSupport
 import Testing
+import Synchronization
 @testable import Transport
 
 struct TimeoutError: Error, CustomStringConvertible {
@@ -9,18 +10,35 @@ struct TimeoutError: Error, CustomStringConvertible {
     var description: String { "timed out: \(what)" }
 }
 
-/// Runs `body`, failing with TimeoutError after `limit`.
+/// Runs `body`, failing with TimeoutError after `limit`. The body keeps running detached if it
+/// ignores cancellation, but the caller is released on time.
 func withTimeout<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw TimeoutError(what: what)
+    let once = ResumeOnce<T>()
+    return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+        once.set(cont)
+        let worker = Task {
+            do { once.resume(.success(try await body())) } catch { once.resume(.failure(error)) }
         }
-        let result = try await group.next()!
-        group.cancelAll()
-        return result
+        Task {
+            try? await Task.sleep(for: limit)
+            once.resume(.failure(TimeoutError(what: what)))
+            worker.cancel()
+        }
     }
+}
+
+final class ResumeOnce<T: Sendable>: Sendable {
+    private let state = Mutex<CheckedContinuation<T, Error>?>(nil)
+    func set(_ cont: CheckedContinuation<T, Error>) { state.withLock { $0 = cont } }
+    func resume(_ result: Result<T, Error>) {
+        let cont = state.withLock { c -> CheckedContinuation<T, Error>? in defer { c = nil }; return c }
+        cont?.resume(with: result)
+    }
+}
+
+/// Progress lines on stderr (unbuffered), for diagnosing slow tests.
+func trace(_ text: String) {
+    FileHandle.standardError.write(Data("[test] \(text)\n".utf8))
 }
 
 /// Deterministic test bytes, identical to the Python peers' `pattern(n, seed)`.
