@@ -1,0 +1,127 @@
+#define _GNU_SOURCE
+#include "cquic_sys.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+int cquic_udp_bind(const struct sockaddr *addr, socklen_t addrlen, int bufsize,
+                   struct sockaddr_storage *bound, socklen_t *boundlen, char *err, size_t errlen) {
+  int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errlen, "socket(family %d): %s", addr->sa_family, strerror(errno));
+    return -1;
+  }
+  if (addr->sa_family == AF_INET6) {
+    int off = 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+  }
+  // Bigger buffers absorb bursts (a full congestion window) without kernel drops. The FORCE
+  // variants need CAP_NET_ADMIN; otherwise the kernel caps at net.core.{r,w}mem_max.
+  if (bufsize > 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize)) != 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof(bufsize));
+  }
+  if (bind(fd, addr, addrlen) != 0) {
+    snprintf(err, errlen, "bind: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  *boundlen = sizeof(*bound);
+  if (getsockname(fd, (struct sockaddr *)bound, boundlen) != 0) {
+    snprintf(err, errlen, "getsockname: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void cquic_socket_buffers(int fd, int *rcvbuf, int *sndbuf) {
+  socklen_t l = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, &l);
+  l = sizeof(int);
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, sndbuf, &l);
+}
+
+long cquic_recv(int fd, uint8_t *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen) {
+  for (;;) {
+    *fromlen = sizeof(*from);
+    ssize_t n = recvfrom(fd, buf, cap, 0, (struct sockaddr *)from, fromlen);
+    if (n >= 0) return (long)n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    return -2;
+  }
+}
+
+int cquic_send(int fd, const uint8_t *buf, size_t len, const struct sockaddr *to, socklen_t tolen) {
+  for (;;) {
+    ssize_t n = sendto(fd, buf, len, 0, to, tolen);
+    if (n >= 0) return 0;
+    if (errno == EINTR) continue;
+    return errno;
+  }
+}
+
+int cquic_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cquic_epoll_add(int epfd, int fd) {
+  struct epoll_event ev;
+  memset(&ev, 0, sizeof(ev));
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int cquic_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
+  struct epoll_event evs[64];
+  if (max > 64) max = 64;
+  int n = epoll_wait(epfd, evs, max, timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -1;
+  for (int i = 0; i < n; i++) fds[i] = evs[i].data.fd;
+  return n;
+}
+
+int cquic_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+void cquic_eventfd_signal(int fd) {
+  uint64_t one = 1;
+  ssize_t r = write(fd, &one, sizeof(one));
+  (void)r;
+}
+
+void cquic_eventfd_drain(int fd) {
+  uint64_t v;
+  ssize_t r = read(fd, &v, sizeof(v));
+  (void)r;
+}
+
+int cquic_timerfd(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+
+void cquic_timerfd_arm(int fd, uint64_t abs_ns) {
+  struct itimerspec its;
+  memset(&its, 0, sizeof(its));
+  if (abs_ns != UINT64_MAX) {
+    if (abs_ns == 0) abs_ns = 1; // 0 would disarm
+    its.it_value.tv_sec = (time_t)(abs_ns / 1000000000u);
+    its.it_value.tv_nsec = (long)(abs_ns % 1000000000u);
+  }
+  timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+void cquic_timerfd_drain(int fd) {
+  uint64_t v;
+  ssize_t r = read(fd, &v, sizeof(v));
+  (void)r;
+}
+
+void cquic_close_fd(int fd) {
+  if (fd >= 0) close(fd);
+}
