@@ -315,7 +315,7 @@ struct StoreDatabaseTests {
             try db.execute("INSERT INTO t (id, i) VALUES (?, ?)", [.int(id), .int(id * 2)])
         }
         // More distinct statements than the cache holds.
-        for extra in 0..<(Connection.statementCacheLimit * 2) {
+        for extra in 0..<(DatabaseConnection.statementCacheLimit * 2) {
             #expect(try db.queryValue("SELECT i + \(extra) FROM t WHERE id = ?", [7]) == .int(14 + extra))
         }
         #expect(try db.queryValue("SELECT SUM(i) FROM t") == .int(499 * 500))

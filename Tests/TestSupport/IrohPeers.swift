@@ -20,7 +20,7 @@ public struct IrohPeerError: Error, CustomStringConvertible {
 /// A real iroh endpoint in a child Python process, bound to 127.0.0.1 with relays, discovery and
 /// port mapping off. It prints `{"id","addr","ticket"}` first, then answers one line per command
 /// ("ok ..." / "err ...") and reports asynchronous happenings as "event ..." lines.
-/// Only ever run inside a loopback-only network namespace (see `NetworkNamespace.requireIsolated`).
+/// Only ever run inside a loopback-only network namespace (see `NetworkIsolation.assertLoopbackOnly`).
 public final class IrohPeer: @unchecked Sendable {
     public let id: String
     public let address: String
@@ -33,7 +33,7 @@ public final class IrohPeer: @unchecked Sendable {
 
     /// mode "server" echoes bidi, uni and datagrams on `alpns`; "client" dials on command.
     public init(_ kind: IrohPeerKind, mode: String, alpns: [String] = [], seedHex: String? = nil) async throws {
-        try NetworkNamespace.requireIsolated()
+        try NetworkIsolation.assertLoopbackOnly()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: kind.python)
         process.arguments = ["-u", "-c", kind.script, mode] + alpns
@@ -204,23 +204,6 @@ final class LineQueue: Sendable {
             if immediate.0 { cont.resume(returning: immediate.1) }
         }
     }
-}
-
-/// Checks that the process runs in a network namespace whose only interface is loopback, so
-/// tests and peers cannot send traffic anywhere else.
-public enum NetworkNamespace {
-    public static func requireIsolated() throws {
-        let text = (try? String(contentsOfFile: "/proc/net/dev", encoding: .utf8)) ?? ""
-        let interfaces = text.split(separator: "\n").dropFirst(2).compactMap { line -> String? in
-            line.split(separator: ":").first.map { $0.trimmingCharacters(in: .whitespaces) }
-        }
-        guard !interfaces.isEmpty, interfaces.allSatisfy({ $0 == "lo" }) else {
-            throw IrohPeerError("refusing to run: network interfaces \(interfaces) besides lo are visible. "
-                + "Run tests as: unshare -n sh -c 'ip link set lo up && swift test --skip-build --filter ...'")
-        }
-    }
-
-    public static var isIsolated: Bool { (try? requireIsolated()) != nil }
 }
 
 enum IrohPeerScripts {

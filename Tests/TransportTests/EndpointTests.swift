@@ -40,7 +40,7 @@ struct OursToOursTests {
     func serverSide() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: ProtocolHandler {
+        struct Capture: Transport.ProtocolHandler {
             let box: AsyncStreamBox<Connection>
             func accept(_ connection: Connection) async { box.yield(connection) }
         }
@@ -121,7 +121,7 @@ struct OursToOursTests {
     func backpressure() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: ProtocolHandler {
+        struct Capture: Transport.ProtocolHandler {
             let box: AsyncStreamBox<Connection>
             func accept(_ connection: Connection) async { box.yield(connection) }
         }

@@ -54,7 +54,7 @@ func pattern(_ count: Int, seed: String) -> [UInt8] {
 }
 
 /// Echo server for every stream kind and datagrams, like the Python peers'.
-struct EchoHandler: ProtocolHandler {
+struct EchoHandler: Transport.ProtocolHandler {
     func accept(_ connection: Connection) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -136,7 +136,7 @@ func bulkEcho(_ connection: Connection, _ data: [UInt8]) async throws -> (hash: 
 }
 
 func requireNamespace() throws {
-    try NetworkNamespace.requireIsolated()
+    try NetworkIsolation.assertLoopbackOnly()
 }
 
 extension Tag {

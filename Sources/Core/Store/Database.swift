@@ -7,7 +7,7 @@ import Synchronization
 /// caller uses it at a time; that invariant is what makes the `@unchecked Sendable` sound. A
 /// `transaction { }` holds the lock for its whole body, so other callers wait rather than
 /// interleave their statements into it. The lock is not reentrant: inside a closure, use the
-/// `Connection` you are given (nested `transaction` on it becomes a savepoint), never the
+/// `DatabaseConnection` you are given (nested `transaction` on it becomes a savepoint), never the
 /// `Database` again — that would deadlock. Because we serialize access ourselves, the handle is
 /// opened with SQLITE_OPEN_NOMUTEX.
 ///
@@ -32,13 +32,13 @@ public final class Database: @unchecked Sendable {
 
     public let path: String
     private let lock = Mutex(())
-    private let connection: Connection
+    private let connection: DatabaseConnection
 
     /// Opens (and with `.create`, creates) the database file at `path` and applies the connection
     /// pragmas: `busy_timeout=5000`, `journal_mode=WAL`, `foreign_keys=ON`, `synchronous=NORMAL`.
     public init(path: String, flags: OpenFlags = .readWriteCreate) throws {
         self.path = path
-        connection = try Connection(path: path, flags: flags.rawValue | SQLITE_OPEN_NOMUTEX)
+        connection = try DatabaseConnection(path: path, flags: flags.rawValue | SQLITE_OPEN_NOMUTEX)
         do {
             try Database.configure(connection, path: path, readOnly: flags.contains(.readOnly))
         } catch {
@@ -52,7 +52,7 @@ public final class Database: @unchecked Sendable {
         try Database(path: ":memory:")
     }
 
-    private static func configure(_ connection: Connection, path: String, readOnly: Bool) throws {
+    private static func configure(_ connection: DatabaseConnection, path: String, readOnly: Bool) throws {
         try connection.execute("PRAGMA busy_timeout=\(busyTimeoutMilliseconds)")
         if !readOnly {
             let mode = try connection.queryValue("PRAGMA journal_mode=WAL")
@@ -63,7 +63,7 @@ public final class Database: @unchecked Sendable {
             }
         }
         try connection.execute("PRAGMA foreign_keys=ON")
-        try connection.execute("PRAGMA synchronous=\(Connection.normalSynchronous)")
+        try connection.execute("PRAGMA synchronous=\(DatabaseConnection.normalSynchronous)")
     }
 
     /// Closes the connection. Further calls throw `StoreError` (`.misuse`, "database is closed").
@@ -76,7 +76,7 @@ public final class Database: @unchecked Sendable {
     }
 
     /// Runs `body` with exclusive use of the connection (no transaction is opened).
-    public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
+    public func withConnection<R>(_ body: (DatabaseConnection) throws -> R) throws -> R {
         var outcome: Result<R, any Error>?
         lock.withLock { _ in
             outcome = Result { try body(connection) }
@@ -85,8 +85,8 @@ public final class Database: @unchecked Sendable {
         return try outcome!.get()
     }
 
-    /// See `Connection.transaction(durability:_:)`.
-    public func transaction<R>(durability: Durability = .normal, _ body: (Connection) throws -> R) throws -> R {
+    /// See `DatabaseConnection.transaction(durability:_:)`.
+    public func transaction<R>(durability: Durability = .normal, _ body: (DatabaseConnection) throws -> R) throws -> R {
         try withConnection { connection in
             try connection.transaction(durability: durability, body)
         }

@@ -14,7 +14,7 @@ public enum CrashWorkload {
         return String(repeating: unit, count: repeats)
     }
 
-    public static func write(transaction id: Int64, to connection: Connection) throws {
+    public static func write(transaction id: Int64, to connection: DatabaseConnection) throws {
         let conversation = conversationID(id)
         let count = rowCount(id)
         try connection.execute(

@@ -13,11 +13,11 @@ public enum Durability: Sendable, Equatable {
 }
 
 /// One open SQLite connection. Not thread-safe on its own: it is owned by a `Database`, which hands
-/// it to closures under its mutex. Never keep a `Connection` beyond the closure it was passed to.
+/// it to closures under its mutex. Never keep a `DatabaseConnection` beyond the closure it was passed to.
 ///
 /// Every statement takes its values as bound parameters (`?` / `:name`); SQL text is never built
 /// from values. Statements are prepared once and cached by their SQL text.
-public final class Connection {
+public final class DatabaseConnection {
     /// Baseline `PRAGMA synchronous` outside `.full` transactions.
     static let normalSynchronous = "NORMAL"
     /// Prepared statements kept per connection; past this the cache is flushed (cheap to rebuild,
@@ -159,7 +159,7 @@ public final class Connection {
     /// before BEGIN and restores NORMAL after COMMIT/ROLLBACK. SQLite refuses to change the level
     /// inside a transaction, so a nested `.full` inside a `.normal` transaction throws `.misuse`
     /// (open the outer transaction with `.full` instead); nested `.normal` inside `.full` is fine.
-    public func transaction<R>(durability: Durability = .normal, _ body: (Connection) throws -> R) throws -> R {
+    public func transaction<R>(durability: Durability = .normal, _ body: (DatabaseConnection) throws -> R) throws -> R {
         let db = try liveHandle()
         if transactionDepth > 0 {
             guard durability == .normal || synchronousRaised else {
@@ -190,7 +190,7 @@ public final class Connection {
         return result
     }
 
-    private func savepoint<R>(_ body: (Connection) throws -> R) throws -> R {
+    private func savepoint<R>(_ body: (DatabaseConnection) throws -> R) throws -> R {
         // The name is derived from our own depth counter, never from input.
         let name = "proscenium_sp\(transactionDepth)"
         try execute("SAVEPOINT \(name)")
@@ -218,7 +218,7 @@ public final class Connection {
     private func restoreSynchronous() {
         guard synchronousRaised else { return }
         // If this fails the connection stays at FULL: slower, never less durable.
-        if (try? execute("PRAGMA synchronous=\(Connection.normalSynchronous)")) != nil {
+        if (try? execute("PRAGMA synchronous=\(DatabaseConnection.normalSynchronous)")) != nil {
             synchronousRaised = false
         }
     }
@@ -269,7 +269,7 @@ public final class Connection {
         guard let statement else {
             throw StoreError(kind: .misuse, message: "SQL text contains no statement", sql: sql)
         }
-        if statementCache.count >= Connection.statementCacheLimit {
+        if statementCache.count >= DatabaseConnection.statementCacheLimit {
             for cached in statementCache.values { sqlite3_finalize(cached) }
             statementCache.removeAll()
         }
@@ -326,11 +326,11 @@ public final class Connection {
             var text = string
             result = text.withUTF8 { utf8 in
                 guard let base = utf8.baseAddress, utf8.count > 0 else {
-                    return sqlite3_bind_text(statement, index, "", 0, Connection.transient)
+                    return sqlite3_bind_text(statement, index, "", 0, DatabaseConnection.transient)
                 }
                 // Explicit length: text may contain NUL characters.
                 return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { characters in
-                    sqlite3_bind_text64(statement, index, characters, UInt64(utf8.count), Connection.transient, UInt8(SQLITE_UTF8))
+                    sqlite3_bind_text64(statement, index, characters, UInt64(utf8.count), DatabaseConnection.transient, UInt8(SQLITE_UTF8))
                 }
             }
         case let .blob(bytes):
@@ -339,7 +339,7 @@ public final class Connection {
                 result = sqlite3_bind_zeroblob(statement, index, 0)
             } else {
                 result = bytes.withUnsafeBytes { raw in
-                    sqlite3_bind_blob64(statement, index, raw.baseAddress, UInt64(raw.count), Connection.transient)
+                    sqlite3_bind_blob64(statement, index, raw.baseAddress, UInt64(raw.count), DatabaseConnection.transient)
                 }
             }
         case .null:
