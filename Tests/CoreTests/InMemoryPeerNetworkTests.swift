@@ -50,3 +50,26 @@ struct InMemoryPeerNetworkTests {
         }
     }
 }
+
+@Suite("In-memory peer network: close semantics")
+struct InMemoryPeerNetworkCloseTests {
+    /// Accepts a stream and never answers, so only a connection close can end the client's read.
+    struct SilentHandler: ProtocolHandler {
+        func accept(_ connection: any PeerConnection) async {
+            _ = try? await connection.acceptBidirectionalStream()
+            _ = await connection.closed()
+        }
+    }
+
+    @Test func closingTheConnectionFailsPendingReads() async throws {
+        let network = InMemoryPeerNetwork()
+        let a = Ed25519.SecretKey.generate().publicKey, b = Ed25519.SecretKey.generate().publicKey
+        network.serve(b, alpn: "silent/1", handler: SilentHandler())
+        let connection = try await network.dialer(for: a).connect(to: PeerAddress(id: b), alpn: "silent/1", timeoutSeconds: 1)
+        let (send, receive) = try await connection.openBidirectionalStream()
+        try await send.write([1])
+        let pending = Task { try await receive.read(maxBytes: 10) }
+        connection.close(code: 7, reason: "bye")
+        await #expect(throws: PeerNetworkError.connectionClosed(code: 7, reason: "bye")) { _ = try await pending.value }
+    }
+}

@@ -151,6 +151,8 @@ final class MemoryConnection: PeerConnection {
     let incomingBidi = MemoryQueue<(MemoryStreamWriter, MemoryStreamReader)>()
     let incomingUni = MemoryQueue<MemoryStreamReader>()
     let datagrams = MemoryQueue<[UInt8]>()
+    /// Receiving halves on this side; a closed connection fails their pending and future reads, as QUIC does.
+    private let readers = Mutex<[MemoryStreamReader]>([])
     private let closeState = Mutex<(reason: PeerNetworkError?, waiters: [CheckedContinuation<PeerNetworkError, Never>])>((nil, []))
 
     init(remoteID: EndpointID, alpn: String) {
@@ -184,6 +186,8 @@ final class MemoryConnection: PeerConnection {
         try checkOpen()
         let (ourSend, theirReceive) = Self.streamPair()
         let (theirSend, ourReceive) = Self.streamPair()
+        track(ourReceive)
+        peer?.track(theirReceive)
         peer?.incomingBidi.push((theirSend, theirReceive))
         return (ourSend, ourReceive)
     }
@@ -196,6 +200,7 @@ final class MemoryConnection: PeerConnection {
     func openUnidirectionalStream() async throws -> any PeerStreamWriter {
         try checkOpen()
         let (send, receive) = Self.streamPair()
+        peer?.track(receive)
         peer?.incomingUni.push(receive)
         return send
     }
@@ -229,6 +234,11 @@ final class MemoryConnection: PeerConnection {
         peer?.markClosed(error)
     }
 
+    private func track(_ reader: MemoryStreamReader) {
+        if let reason = closeState.withLock({ $0.reason }) { reader.queue.fail(reason); return }
+        readers.withLock { $0.append(reader) }
+    }
+
     func markClosed(_ error: PeerNetworkError) {
         let waiters: [CheckedContinuation<PeerNetworkError, Never>] = closeState.withLock { s in
             guard s.reason == nil else { return [] }
@@ -238,6 +248,7 @@ final class MemoryConnection: PeerConnection {
         }
         incomingBidi.fail(error)
         incomingUni.fail(error)
+        for reader in readers.withLock({ r in defer { r.removeAll() }; return r }) { reader.queue.fail(error) }
         datagrams.fail(error)
         for waiter in waiters { waiter.resume(returning: error) }
     }
