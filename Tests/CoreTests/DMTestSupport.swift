@@ -157,6 +157,7 @@ final class DMWorld {
     static func configuration() -> DMService.Configuration {
         var config = DMService.Configuration()
         config.retryIntervalSeconds = 0.05
+        config.responderGraceSeconds = 0.3
         config.ackTimeoutSeconds = 5
         return config
     }

@@ -71,8 +71,10 @@ public indirect enum DMJSON: Equatable, Sendable {
         switch self {
         case .null: out += Array("null".utf8)
         case let .bool(b): out += Array((b ? "true" : "false").utf8)
-        case let .int(v): out += Array(String(v).utf8)
-        case let .uint(v): out += Array(String(v).utf8)
+        case let .int(v):
+            if v < 0 { out.append(UInt8(ascii: "-")) }
+            Self.writeDigits(v.magnitude, into: &out)
+        case let .uint(v): Self.writeDigits(v, into: &out)
         case let .double(v): out += Array(String(v).utf8)
         case let .string(s): CanonicalJSONWriter.writeString(s, into: &out)
         case let .array(items):
@@ -91,6 +93,26 @@ public indirect enum DMJSON: Equatable, Sendable {
                 member.value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeDigits(_ value: UInt64, into out: inout [UInt8]) {
+        if value < 10 {
+            out.append(0x30 &+ UInt8(value))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[count] = 0x30 &+ UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
         }
     }
 
@@ -122,7 +144,12 @@ public indirect enum DMJSON: Equatable, Sendable {
         func error(_ reason: String) -> ParseError { ParseError(offset: index, reason: reason) }
 
         mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[index]) { index += 1 }
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0a, 0x0d: index += 1
+                default: return
+                }
+            }
         }
 
         mutating func expect(_ literal: String) throws(ParseError) {
@@ -181,6 +208,17 @@ public indirect enum DMJSON: Equatable, Sendable {
         }
 
         mutating func number() throws(ParseError) -> DMJSON {
+            // Fast path: a plain non-negative integer (every byte of every key is one).
+            var fast: UInt64 = 0
+            var cursor = index
+            while cursor < bytes.count, bytes[cursor] >= 0x30, bytes[cursor] <= 0x39, cursor - index < 19 {
+                fast = fast * 10 + UInt64(bytes[cursor] - 0x30)
+                cursor += 1
+            }
+            if cursor > index, cursor - index < 19, cursor == bytes.count || !Self.continuesNumber(bytes[cursor]) {
+                index = cursor
+                return .uint(fast)
+            }
             let start = index
             if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
             var isInteger = true
@@ -205,6 +243,10 @@ public indirect enum DMJSON: Equatable, Sendable {
             }
             guard let v = Double(text) else { throw error("bad number \(text)") }
             return .double(v)
+        }
+
+        static func continuesNumber(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
         }
 
         mutating func hex4() throws(ParseError) -> UInt32 {

@@ -60,6 +60,9 @@ public actor DMService {
         public var ackTimeoutSeconds = 5.0
         public var handshakeResponseTimeoutSeconds = 10.0
         public var retryIntervalSeconds = 15.0
+        /// How long a fresh responder session waits for the initiator's first envelope (which
+        /// gives it a sending chain) before running its own handshake to send first.
+        public var responderGraceSeconds = 10.0
         public var messageReadCap = 1_048_576
         public var handshakeResponseReadCap = 65_536
         public var ackReadCap = 256
@@ -86,7 +89,12 @@ public actor DMService {
     private var flushing: Set<String> = []
     private var flushAgain: Set<String> = []
     private var retryTask: Task<Void, Never>?
+    private var isShutDown = false
     private var signalHandler: SignalHandler?
+    /// Write-through cache of the sealed sessions: this actor is their only writer.
+    private var sessionCache: [String: DMPeerSessions] = [:]
+    /// Envelopes whose transmission failed, by outbox id, with the session generation they used.
+    private var pendingEnvelopes: [String: (envelope: EncryptedEnvelope, generation: UInt64)] = [:]
 
     public init(identity: NodeIdentity, database: AppDatabase, dialer: any PeerDialer, directory: any PeerDirectory,
                 clock: any WallClock = SystemWallClock(), logger: Logger, configuration: Configuration = Configuration()) {
@@ -124,6 +132,13 @@ public actor DMService {
         retryTask = nil
     }
 
+    /// Stops the retry loop and every further delivery attempt of this instance (before another
+    /// instance takes over the same database).
+    public func shutdown() {
+        stop()
+        isShutDown = true
+    }
+
     // MARK: - Sending
 
     /// Stores the message durably (message + outbox row, one fsynced transaction) and starts
@@ -157,6 +172,13 @@ public actor DMService {
         Task { await self.flush(peerMasterHex: masterHex) }
     }
 
+    private func wake(_ masterHex: String, afterSeconds seconds: Double) {
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            await self.flush(peerMasterHex: masterHex)
+        }
+    }
+
     /// Tries every queued peer once.
     public func flushAll() async {
         let peers: [String]
@@ -174,6 +196,7 @@ public actor DMService {
     /// Delivers one peer's queue oldest first, stopping at the first failure so order holds.
     /// One flush per peer at a time; a wake during a flush makes it run once more.
     func flush(peerMasterHex: String) async {
+        guard !isShutDown else { return }
         guard !flushing.contains(peerMasterHex) else {
             flushAgain.insert(peerMasterHex)
             return
@@ -188,9 +211,10 @@ public actor DMService {
                 return
             }
             for entry in entries {
+                guard !isShutDown else { return }
                 let outcome: DeliveryOutcome
                 if let payload = try? DMPayload.decode(Array(entry.body.utf8)) {
-                    outcome = await deliver(payload, toMasterHex: peerMasterHex, retryAfterRejection: true)
+                    outcome = await deliver(payload, toMasterHex: peerMasterHex, retryAfterRejection: true, outboxID: entry.id)
                 } else if let envelope = try? EncryptedEnvelope.decode(Array(entry.body.utf8)) {
                     outcome = await transmit(envelope, toMasterHex: peerMasterHex)
                 } else {
@@ -212,7 +236,8 @@ public actor DMService {
     enum DeliveryOutcome: Equatable { case delivered, failed, rejected }
 
     /// Get or establish the session, encrypt, persist the state (fsynced), then transmit.
-    func deliver(_ payload: DMPayload, toMasterHex masterHex: String, retryAfterRejection: Bool) async -> DeliveryOutcome {
+    func deliver(_ payload: DMPayload, toMasterHex masterHex: String, retryAfterRejection: Bool,
+                 outboxID: String? = nil) async -> DeliveryOutcome {
         guard let master = try? Ed25519.PublicKey(hex: masterHex) else { return .failed }
         let dmKeyHex: String, transport: EndpointID
         do {
@@ -230,15 +255,25 @@ public actor DMService {
         var attempts = retryAfterRejection ? 2 : 1
         while attempts > 0 {
             attempts -= 1
-            guard await ensureSendableSession(dmKeyHex: dmKeyHex, transport: transport) else { return .failed }
-            let envelope: EncryptedEnvelope
-            do {
-                envelope = try encryptAndPersist(payload, dmKeyHex: dmKeyHex)
-            } catch {
-                logger.error("cannot encrypt for \(dmKeyHex.prefix(8)): \(error)")
-                return .failed
+            guard await ensureSendableSession(dmKeyHex: dmKeyHex, transport: transport, masterHex: masterHex) else { return .failed }
+            let envelope: EncryptedEnvelope, generation: UInt64
+            if let outboxID, let pending = pendingEnvelopes[outboxID],
+               let sessions = try? loadSessions(dmKeyHex), sessions.current.generation == pending.generation {
+                // Resend the very envelope that failed: no message key is burnt per retry, and if
+                // it did arrive (lost ack) the receiver recognises it and acks again.
+                (envelope, generation) = (pending.envelope, pending.generation)
+            } else {
+                do {
+                    (envelope, generation) = try encryptAndPersist(payload, dmKeyHex: dmKeyHex)
+                } catch {
+                    logger.error("cannot encrypt for \(dmKeyHex.prefix(8)): \(error)")
+                    return .failed
+                }
             }
             let outcome = await transmit(envelope, to: transport)
+            if let outboxID {
+                pendingEnvelopes[outboxID] = outcome == .failed ? (envelope, generation) : nil
+            }
             if outcome == .rejected {
                 markBroken(dmKeyHex: dmKeyHex)
                 continue
@@ -257,28 +292,49 @@ public actor DMService {
     /// A session we may send with exists afterwards, or false. We run our own handshake when we
     /// have no session, when we are the responder without a sending chain (the reference would
     /// panic), or when the peer rejected our envelopes.
-    private func ensureSendableSession(dmKeyHex: String, transport: EndpointID) async -> Bool {
-        if let sessions = try? store.loadSessions(peerDMKeyHex: dmKeyHex), sessions.current.ratchet.canSend, !sessions.broken {
-            return true
+    private func ensureSendableSession(dmKeyHex: String, transport: EndpointID, masterHex: String) async -> Bool {
+        if let sessions = try? loadSessions(dmKeyHex) {
+            if sessions.current.ratchet.canSend && !sessions.broken { return true }
+            // A fresh responder session: the initiator's envelope is normally right behind its
+            // handshake; wait for it rather than racing it with a handshake of our own.
+            let graceMillis = UInt64(configuration.responderGraceSeconds * 1000)
+            let age = clock.nowMillis() &- sessions.current.createdAt
+            if !sessions.broken && age < graceMillis {
+                wake(masterHex, afterSeconds: Double(graceMillis - age) / 1000 + 0.001)
+                return false
+            }
         }
         guard !handshaking.contains(dmKeyHex) else { return false }
         return await initiateHandshake(dmKeyHex: dmKeyHex, transport: transport)
     }
 
-    private func encryptAndPersist(_ payload: DMPayload, dmKeyHex: String) throws -> EncryptedEnvelope {
-        guard var sessions = try store.loadSessions(peerDMKeyHex: dmKeyHex) else {
+    private func encryptAndPersist(_ payload: DMPayload, dmKeyHex: String) throws -> (EncryptedEnvelope, UInt64) {
+        guard var sessions = try loadSessions(dmKeyHex) else {
             throw DMError.protocolViolation("session vanished")
         }
         let (header, ciphertext) = try sessions.current.ratchet.encrypt(payload.encoded)
-        try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: clock.nowMillis())
-        return EncryptedEnvelope(sender: ownDMKeyHex, header: header, ciphertext: ciphertext)
+        try saveSessions(sessions, dmKeyHex)
+        return (EncryptedEnvelope(sender: ownDMKeyHex, header: header, ciphertext: ciphertext), sessions.current.generation)
+    }
+
+    private func loadSessions(_ dmKeyHex: String) throws -> DMPeerSessions? {
+        if let cached = sessionCache[dmKeyHex] { return cached }
+        let loaded = try store.loadSessions(peerDMKeyHex: dmKeyHex)
+        sessionCache[dmKeyHex] = loaded
+        return loaded
+    }
+
+    /// Fsynced before returning; the cache follows only a successful commit.
+    private func saveSessions(_ sessions: DMPeerSessions, _ dmKeyHex: String, now: UInt64? = nil) throws {
+        try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: now ?? clock.nowMillis())
+        sessionCache[dmKeyHex] = sessions
     }
 
     private func markBroken(dmKeyHex: String) {
         metrics.rejectedByPeer += 1
-        guard var sessions = try? store.loadSessions(peerDMKeyHex: dmKeyHex) else { return }
+        guard var sessions = try? loadSessions(dmKeyHex) else { return }
         sessions.broken = true
-        try? store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: clock.nowMillis())
+        try? saveSessions(sessions, dmKeyHex)
         logger.notice("peer \(dmKeyHex.prefix(8)) cannot decrypt our envelopes; re-handshaking")
     }
 
@@ -364,14 +420,15 @@ public actor DMService {
             let ratchet = try DoubleRatchet.initiator(sharedSecret: SecretBytes(noise.handshakeHash), responderDMKey: peerKey,
                                                       keyGenerator: configuration.ratchetKeys)
             var sessions: DMPeerSessions
+            let now = clock.nowMillis()
             let lost = lostRace.contains(dmKeyHex)
-            if var existing = try store.loadSessions(peerDMKeyHex: dmKeyHex) {
-                if lost { existing.archiveOnly(ratchet) } else { existing.adopt(ratchet) }
+            if var existing = try loadSessions(dmKeyHex) {
+                if lost { existing.archiveOnly(ratchet, now: now) } else { existing.adopt(ratchet, now: now) }
                 sessions = existing
             } else {
-                sessions = DMPeerSessions(current: .init(ratchet: ratchet, generation: 1))
+                sessions = DMPeerSessions(current: .init(ratchet: ratchet, generation: 1, createdAt: now))
             }
-            try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: clock.nowMillis())
+            try saveSessions(sessions, dmKeyHex)
             metrics.handshakesCompleted += 1
             if lost {
                 metrics.handshakeRacesLost += 1
@@ -414,20 +471,21 @@ public actor DMService {
         }
         let dmKeyHex = sender.hex
         let ratchet = DoubleRatchet.responder(sharedSecret: SecretBytes(noise.handshakeHash), ownDMKey: identity.dmKey)
+        let now = clock.nowMillis()
         do {
             var sessions: DMPeerSessions
-            if var existing = try store.loadSessions(peerDMKeyHex: dmKeyHex) {
+            if var existing = try loadSessions(dmKeyHex) {
                 if handshaking.contains(dmKeyHex) && ownDMKeyHex < dmKeyHex {
                     // Simultaneous handshakes: the lower DM key's initiator session wins on both sides.
-                    existing.archiveOnly(ratchet)
+                    existing.archiveOnly(ratchet, now: now)
                     metrics.handshakeRacesWon += 1
                 } else {
-                    existing.adopt(ratchet)
+                    existing.adopt(ratchet, now: now)
                     if handshaking.contains(dmKeyHex) { lostRace.insert(dmKeyHex) }
                 }
                 sessions = existing
             } else {
-                sessions = DMPeerSessions(current: .init(ratchet: ratchet, generation: 1))
+                sessions = DMPeerSessions(current: .init(ratchet: ratchet, generation: 1, createdAt: now))
                 if handshaking.contains(dmKeyHex) {
                     if ownDMKeyHex < dmKeyHex {
                         metrics.handshakeRacesWon += 1
@@ -436,7 +494,7 @@ public actor DMService {
                     }
                 }
             }
-            try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: clock.nowMillis())
+            try saveSessions(sessions, dmKeyHex, now: now)
         } catch {
             logger.error("cannot store the responder session for \(dmKeyHex.prefix(8)): \(error)")
             return nil
@@ -483,7 +541,7 @@ public actor DMService {
             return .reject
         }
         let loaded: DMPeerSessions?
-        do { loaded = try store.loadSessions(peerDMKeyHex: dmKeyHex) } catch {
+        do { loaded = try loadSessions(dmKeyHex) } catch {
             logger.error("session for \(dmKeyHex.prefix(8)) unreadable: \(error)")
             return .reject
         }
@@ -512,23 +570,28 @@ public actor DMService {
         do {
             switch try? DMPayload.decode(plaintext) {
             case let .message(message)?:
-                if try store.storeIncoming(message, fromMasterHex: master.hex, sessions: sessions, peerDMKeyHex: dmKeyHex, now: now) {
+                let inserted = try store.storeIncoming(message, fromMasterHex: master.hex, sessions: sessions,
+                                                       peerDMKeyHex: dmKeyHex, now: now)
+                sessionCache[dmKeyHex] = sessions
+                if inserted {
                     metrics.messagesStored += 1
                 } else {
                     metrics.duplicateMessages += 1
                 }
             case let .read(id)?:
                 try store.applyReceipt(messageID: id, column: "read", sessions: sessions, peerDMKeyHex: dmKeyHex, now: now)
+                sessionCache[dmKeyHex] = sessions
             case let .delivered(id)?:
                 try store.applyReceipt(messageID: id, column: "delivered", sessions: sessions, peerDMKeyHex: dmKeyHex, now: now)
+                sessionCache[dmKeyHex] = sessions
             case let signal?:
-                try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: now)
+                try saveSessions(sessions, dmKeyHex, now: now)
                 metrics.signalsReceived += 1
                 if let handler = signalHandler { Task { await handler(master, signal) } }
             case nil:
                 // Authenticated but not a payload we know: keep the advanced state and ack, so the
                 // sender does not retry something no retry can fix.
-                try store.saveSessions(sessions, peerDMKeyHex: dmKeyHex, now: now)
+                try saveSessions(sessions, dmKeyHex, now: now)
                 metrics.undecodablePayloads += 1
                 logger.warning("envelope from \(dmKeyHex.prefix(8)) holds no known DmPayload")
             }

@@ -12,9 +12,12 @@ public struct DMPeerSessions: Sendable, Equatable {
         public var ratchet: DoubleRatchet
         /// Local creation order: a newer session supersedes an older one.
         public var generation: UInt64
-        public init(ratchet: DoubleRatchet, generation: UInt64) {
+        /// Wall-clock ms when the session was made (the responder's grace period runs from here).
+        public var createdAt: UInt64
+        public init(ratchet: DoubleRatchet, generation: UInt64, createdAt: UInt64 = 0) {
             self.ratchet = ratchet
             self.generation = generation
+            self.createdAt = createdAt
         }
     }
 
@@ -34,8 +37,8 @@ public struct DMPeerSessions: Sendable, Equatable {
     public var nextGeneration: UInt64 { ([current] + archive).map(\.generation).max()! + 1 }
 
     /// Makes `ratchet` the session we send with; the old one goes to the archive.
-    public mutating func adopt(_ ratchet: DoubleRatchet) {
-        let entry = Entry(ratchet: ratchet, generation: nextGeneration)
+    public mutating func adopt(_ ratchet: DoubleRatchet, now: UInt64) {
+        let entry = Entry(ratchet: ratchet, generation: nextGeneration, createdAt: now)
         archive.insert(current, at: 0)
         current = entry
         broken = false
@@ -43,8 +46,8 @@ public struct DMPeerSessions: Sendable, Equatable {
     }
 
     /// Keeps `ratchet` for decrypting only (a handshake that lost the tie-break).
-    public mutating func archiveOnly(_ ratchet: DoubleRatchet) {
-        archive.insert(Entry(ratchet: ratchet, generation: nextGeneration), at: 0)
+    public mutating func archiveOnly(_ ratchet: DoubleRatchet, now: UInt64) {
+        archive.insert(Entry(ratchet: ratchet, generation: nextGeneration, createdAt: now), at: 0)
         trimArchive()
     }
 
@@ -107,9 +110,11 @@ public struct DMPeerSessions: Sendable, Equatable {
     /// (the reference, and device sync) ignores.
     public var json: DMJSON {
         func entryJSON(_ entry: Entry) -> DMJSON {
-            .object(entry.ratchet.stateJSONMembers + [DMJSON.Member("generation", .uint(entry.generation))])
+            .object(entry.ratchet.stateJSONMembers + [DMJSON.Member("generation", .uint(entry.generation)),
+                                                      DMJSON.Member("created_at", .uint(entry.createdAt))])
         }
-        let meta = DMJSON.fields(("generation", .uint(current.generation)), ("broken", .bool(broken)),
+        let meta = DMJSON.fields(("generation", .uint(current.generation)), ("created_at", .uint(current.createdAt)),
+                                 ("broken", .bool(broken)),
                                  ("archive", .array(archive.map(entryJSON))),
                                  ("recent", .array(recentDigests.map { .string(Hex.encode($0)) })))
         return .object(current.ratchet.stateJSONMembers + [DMJSON.Member(Self.metaKey, meta)])
@@ -121,10 +126,12 @@ public struct DMPeerSessions: Sendable, Equatable {
         current = Entry(ratchet: try DoubleRatchet(stateJSON: json), generation: 0)
         guard let meta = json[Self.metaKey] else { return }  // a plain state (reference, device sync)
         current.generation = meta["generation"]?.uint64Value ?? 0
+        current.createdAt = meta["created_at"]?.uint64Value ?? 0
         broken = meta["broken"]?.boolValue ?? false
         if case let .array(items)? = meta["archive"] {
             for item in items {
-                archive.append(Entry(ratchet: try DoubleRatchet(stateJSON: item), generation: item["generation"]?.uint64Value ?? 0))
+                archive.append(Entry(ratchet: try DoubleRatchet(stateJSON: item), generation: item["generation"]?.uint64Value ?? 0,
+                                     createdAt: item["created_at"]?.uint64Value ?? 0))
             }
         }
         if case let .array(items)? = meta["recent"] {
