@@ -57,9 +57,11 @@ struct DMServiceTests {
         let barrier = HandshakeBarrier()
         alice.dialer.barrier.withLock { $0 = barrier }
         bob.dialer.barrier.withLock { $0 = barrier }
-        async let a: DirectMessage = alice.service.send("hi from alice", to: bob.master)
-        async let b: DirectMessage = bob.service.send("hi from bob", to: alice.master)
-        _ = try await (a, b)
+        // Tasks rather than `async let` tuples: the latter crash Swift 6.0.3's MoveOnlyChecker.
+        let a = Task { try await alice.service.send("hi from alice", to: bob.master) }
+        let b = Task { try await bob.service.send("hi from bob", to: alice.master) }
+        _ = try await a.value
+        _ = try await b.value
         try await eventually("both delivered") {
             try bob.received(from: alice) == ["hi from alice"] && alice.received(from: bob) == ["hi from bob"]
         }
@@ -91,9 +93,10 @@ struct DMServiceTests {
         await alice.service.start()
         await bob.service.start()
         let count = 1000
-        async let fromAlice: Void = Self.sendMany(alice, to: bob, count: count, prefix: "a", seed: 11)
-        async let fromBob: Void = Self.sendMany(bob, to: alice, count: count, prefix: "b", seed: 12)
-        _ = try await (fromAlice, fromBob)
+        let fromAlice = Task { try await Self.sendMany(alice, to: bob, count: count, prefix: "a", seed: 11) }
+        let fromBob = Task { try await Self.sendMany(bob, to: alice, count: count, prefix: "b", seed: 12) }
+        try await fromAlice.value
+        try await fromBob.value
         try await eventually("everything delivered", seconds: 600) {
             try alice.service.store.outboxCount() == 0 && bob.service.store.outboxCount() == 0
         }
@@ -196,9 +199,10 @@ struct DMServiceTests {
         #expect(out.json["queued"] == .bool(true))
         try await eventually("arrives") { try bob.received(from: alice) == ["hi there"] }
         let dms = try await bob.service.commandConversations()
-        #expect(dms.json == .array([.fields(("peer", .string(alice.hex)), ("unread", .uint(1)),
-                                            ("last_message_at", try #require(dms.json.firstLastMessageAt)),
-                                            ("preview", .string("hi there")))]))
+        let lastMessageAt = try #require(dms.json.firstLastMessageAt)
+        let expected = DMJSON.array([.fields(("peer", .string(alice.hex)), ("unread", .uint(1)),
+                                             ("last_message_at", lastMessageAt), ("preview", .string("hi there")))])
+        #expect(dms.json == expected)
         let log = try await bob.service.commandLog(peer: alice.hex)
         #expect(log.text.hasSuffix("them: hi there"))
         #expect(try await bob.service.commandConversations().text.contains("unread 0"))
