@@ -34,7 +34,7 @@ let package = Package(
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
                 exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md",
-                         "Social/README.md"]),
+                         "Social/README.md", "DM/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
                 exclude: ["README.md"]),
@@ -59,7 +59,10 @@ let package = Package(
         // Victim process for the storage crash test; a dependency of CoreTests so it is built with them.
         .executableTarget(name: "store-crash-writer", dependencies: ["Core"], path: "Tests/Tools/StoreCrashWriter",
                           exclude: ["README.md"]),
-        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer"]),
+        // Victim process for the DM outbox crash test (sender + receiver over the in-memory network).
+        .executableTarget(name: "dm-crash-sender", dependencies: ["Core", "TestSupport"], path: "Tests/Tools/DMCrashSender",
+                          exclude: ["README.md"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer", "dm-crash-sender"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
         .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"])

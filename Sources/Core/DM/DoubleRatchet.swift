@@ -248,3 +248,69 @@ extension DoubleRatchet.Header {
         try c.encode(previousChainLength, forKey: .previousChainLength)
     }
 }
+
+/// The §8.7 `state_json` without Foundation: fields in table order, byte arrays as integer arrays,
+/// absent values as `null`. Extra members (our session metadata) may follow; serde ignores them.
+extension DoubleRatchet {
+    public var stateJSONMembers: [DMJSON.Member] {
+        func optional(_ bytes: [UInt8]?) -> DMJSON { bytes.map { DMJSON.bytes($0) } ?? .null }
+        return [
+            DMJSON.Member("dh_self_private", .bytes(dhSelfPrivate)),
+            DMJSON.Member("dh_self_public", .bytes(dhSelfPublic)),
+            DMJSON.Member("dh_remote_public", optional(dhRemotePublic)),
+            DMJSON.Member("root_key", .bytes(rootKey)),
+            DMJSON.Member("chain_key_send", optional(chainKeySend)),
+            DMJSON.Member("chain_key_recv", optional(chainKeyRecv)),
+            DMJSON.Member("send_count", .uint(UInt64(sendCount))),
+            DMJSON.Member("recv_count", .uint(UInt64(recvCount))),
+            DMJSON.Member("prev_send_count", .uint(UInt64(prevSendCount))),
+            DMJSON.Member("skipped_keys", .array(skippedKeys.map { key in
+                .fields(("ratchet_public", .bytes(key.ratchetPublic)), ("message_number", .uint(UInt64(key.messageNumber))),
+                        ("message_key", .bytes(key.messageKey)))
+            }))
+        ]
+    }
+
+    public var stateJSON: DMJSON { .object(stateJSONMembers) }
+
+    public init(stateJSON json: DMJSON) throws(DMWireError) {
+        func key32(_ name: String) throws(DMWireError) -> [UInt8] {
+            guard let bytes = json[name]?.byteArray, bytes.count == 32 else { throw DMWireError("ratchet state: \(name) must be 32 bytes") }
+            return bytes
+        }
+        func optionalKey32(_ name: String) throws(DMWireError) -> [UInt8]? {
+            guard let value = json[name], !value.isNull else { return nil }
+            guard let bytes = value.byteArray, bytes.count == 32 else { throw DMWireError("ratchet state: \(name) must be 32 bytes or null") }
+            return bytes
+        }
+        func count(_ name: String) throws(DMWireError) -> UInt32 {
+            guard let value = json[name]?.uint32Value else { throw DMWireError("ratchet state: \(name) must be a u32") }
+            return value
+        }
+        self.init(dhSelfPrivate: try key32("dh_self_private"), dhSelfPublic: try key32("dh_self_public"),
+                  dhRemotePublic: try optionalKey32("dh_remote_public"), rootKey: try key32("root_key"),
+                  chainKeySend: try optionalKey32("chain_key_send"), chainKeyRecv: try optionalKey32("chain_key_recv"))
+        sendCount = try count("send_count")
+        recvCount = try count("recv_count")
+        prevSendCount = try count("prev_send_count")
+        var skipped: [SkippedKey] = []
+        if case let .array(items)? = json["skipped_keys"] {
+            for item in items {
+                guard let pub = item["ratchet_public"]?.byteArray, pub.count == 32,
+                      let n = item["message_number"]?.uint32Value,
+                      let mk = item["message_key"]?.byteArray, mk.count == 32 else {
+                    throw DMWireError("ratchet state: malformed skipped_keys entry")
+                }
+                skipped.append(SkippedKey(ratchetPublic: pub, messageNumber: n, messageKey: mk))
+            }
+        }
+        skippedKeys = skipped
+    }
+
+    /// True when `header` names a message key this state already consumed on its current receiving
+    /// chain (a replay or a retransmission of something already decrypted).
+    public func hasConsumed(_ header: Header) -> Bool {
+        header.dhPublic == dhRemotePublic && header.messageNumber < recvCount
+            && !skippedKeys.contains { $0.ratchetPublic == header.dhPublic && $0.messageNumber == header.messageNumber }
+    }
+}
