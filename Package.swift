@@ -27,12 +27,12 @@ let package = Package(
         .systemLibrary(name: "CLibGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
 
         // C shims: hide macro-heavy APIs and the bookworm/trixie version differences.
-        .target(name: "CQUIC", dependencies: ["CNGTCP2"]),
+        .target(name: "CQUIC", dependencies: ["CNGTCP2"], exclude: ["README.md"]),
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"]),
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"]),
-        .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
+        .target(name: "Transport", dependencies: ["Core", "CQUIC"], exclude: ["README.md"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
         .executableTarget(
             name: "Appliance",
