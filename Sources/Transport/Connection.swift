@@ -102,7 +102,7 @@ public struct BidirectionalStream: Sendable {
     public let receive: ReceiveStream
 }
 
-/// The sending half of a stream.
+/// The sending half of a stream. Dropping it finishes the stream (FIN after the written bytes).
 public final class SendStream: Sendable {
     let core: StreamCore
     /// Keeps the connection open while the stream is in use.
@@ -111,6 +111,11 @@ public final class SendStream: Sendable {
     init(core: StreamCore, connection: Connection) {
         self.core = core
         self.connection = connection
+    }
+
+    deinit {
+        let core = self.core
+        core.connection.endpoint.submit { core.sendHalfDropped() }
     }
 
     public var id: Int64 { core.id }
@@ -142,7 +147,7 @@ public final class SendStream: Sendable {
     }
 }
 
-/// The receiving half of a stream.
+/// The receiving half of a stream. Dropping it before the end sends STOP_SENDING (code 0).
 public final class ReceiveStream: Sendable {
     let core: StreamCore
     public let connection: Connection
@@ -150,6 +155,11 @@ public final class ReceiveStream: Sendable {
     init(core: StreamCore, connection: Connection) {
         self.core = core
         self.connection = connection
+    }
+
+    deinit {
+        let core = self.core
+        core.connection.endpoint.submit { core.receiveHalfDropped() }
     }
 
     public var id: Int64 { core.id }

@@ -148,6 +148,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     func unregisterAllCIDs() {
         for cid in cids { endpoint.unregister(cid: cid, for: self) }
+        endpoint.retire(cids: cids, now: cquic_timestamp())
         cids = []
     }
 
@@ -398,11 +399,27 @@ final class StreamCore: @unchecked Sendable {
 
     func finish(_ cont: CheckedContinuation<Void, Error>) {
         if let error = writeError { cont.resume(throwing: error); return }
+        // A write still waiting for buffer space goes first; FIN follows its last byte.
+        if writeWaiter != nil { finishWaiters.append(cont); return }
         guard let conn = connection.conn, let cStream else { cont.resume(throwing: TransportError.streamFinished); return }
         finished = true
         _ = cquic_stream_send(conn, cStream, nil, 0, 1)
         connection.markDirty()
         cont.resume()
+    }
+
+    /// The application dropped its SendStream: finish what was written.
+    func sendHalfDropped() {
+        guard canSend, !finished, !resetLocally, writeWaiter == nil, let conn = connection.conn, let cStream else { return }
+        finished = true
+        _ = cquic_stream_send(conn, cStream, nil, 0, 1)
+        connection.markDirty()
+    }
+
+    /// The application dropped its ReceiveStream before the end: tell the peer to stop.
+    func receiveHalfDropped() {
+        guard canReceive, !receivedFin, resetByPeer == nil, !isClosed else { return }
+        stopSending(code: 0)
     }
 
     func reset(code: UInt64) {
@@ -456,6 +473,9 @@ final class StreamCore: @unchecked Sendable {
         if offset == waiter.data.count {
             writeWaiter = nil
             waiter.cont.resume()
+            let pendingFinishes = finishWaiters
+            finishWaiters = []
+            for f in pendingFinishes { finish(f) }
         } else {
             writeWaiter = (waiter.data, offset, waiter.cont)
         }
@@ -466,6 +486,9 @@ final class StreamCore: @unchecked Sendable {
             writeWaiter = nil
             waiter.cont.resume(throwing: error)
         }
+        let pendingFinishes = finishWaiters
+        finishWaiters = []
+        for f in pendingFinishes { f.resume(throwing: error) }
     }
 
     private func take(_ max: Int) -> [UInt8] {
