@@ -142,13 +142,17 @@ cquic_identity *cquic_identity_new(const uint8_t *seed, uint8_t *pub_out, char *
   pub = NULL; // owned by pcert now
   if ((rv = gnutls_certificate_allocate_credentials(&id->cred)) != 0) goto fail;
   // The credentials take ownership of pcert and priv.
-  if ((rv = gnutls_certificate_set_key(id->cred, NULL, 0, pcert, 1, priv)) != 0) goto fail;
   if (pcert->cert.size != 44 || memcmp(pcert->cert.data, ED25519_SPKI_PREFIX, 12) != 0 ||
       memcmp(pcert->cert.data + 12, id->pub, CQUIC_KEYLEN) != 0) {
     set_err(err, errlen, "GnuTLS built an unexpected raw-key SPKI (%u bytes)", pcert->cert.size);
-    cquic_identity_free(id);
-    return NULL;
+    gnutls_pcert_deinit(pcert);
+    free(pcert);
+    pcert = NULL;
+    goto cleanup;
   }
+  if ((rv = gnutls_certificate_set_key(id->cred, NULL, 0, pcert, 1, priv)) != 0) goto fail;
+  // The credentials now own the certificate's contents and the key; the array itself is ours.
+  free(pcert);
   memcpy(pub_out, id->pub, CQUIC_KEYLEN);
   return id;
 
@@ -158,6 +162,7 @@ fail:
 fail_nomem:
   set_err(err, errlen, "out of memory");
 cleanup:
+  free(pcert);
   if (pub) gnutls_pubkey_deinit(pub);
   if (id->cred) {
     gnutls_certificate_free_credentials(id->cred);
