@@ -180,6 +180,13 @@ final class EndpointCore: @unchecked Sendable {
         return accepted
     }
 
+    /// Runs `body` on the network thread and returns its result (tests, diagnostics).
+    func submitAndWait<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+            submitOrFail(cont) { cont.resume(returning: body()) }
+        }
+    }
+
     func submitOrFail<T>(_ cont: CheckedContinuation<T, Error>, _ work: @escaping @Sendable () -> Void) {
         if !submit(work) { cont.resume(throwing: TransportError.endpointClosed) }
     }

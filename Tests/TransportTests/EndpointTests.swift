@@ -177,6 +177,57 @@ struct OursToOursTests {
         await server.close()
     }
 
+    @Test("connection cap: Initials beyond maxConnections are dropped")
+    func connectionCap() async throws {
+        try requireNamespace()
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: EchoHandler())) { $0.maxConnections = 3 }
+        let client = try makeEndpoint()
+        var open: [Connection] = []
+        for _ in 0..<3 { open.append(try await client.connect(to: server.addr, alpn: testALPN)) }
+        await #expect(throws: TransportError.connectionClosed(.handshakeTimeout)) {
+            _ = try await client.connect(to: server.addr, alpn: testALPN, timeout: .milliseconds(800))
+        }
+        await open[0].close()
+        try await Task.sleep(for: .milliseconds(200))
+        let again = try await client.connect(to: server.addr, alpn: testALPN)
+        #expect(try await bidiEcho(again, [5]) == [5])
+        #expect(open.count == 3)
+        await client.close()
+        await server.close()
+    }
+
+    @Test("stream cap: opening beyond the peer's limit waits until a stream ends")
+    func streamCap() async throws {
+        try requireNamespace()
+        let accepted = AsyncStreamBox<Connection>()
+        struct Capture: ProtocolHandler {
+            let box: AsyncStreamBox<Connection>
+            func accept(_ connection: Connection) async { box.yield(connection) }
+        }
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted))) { $0.maxConcurrentStreams = 2 }
+        let client = try makeEndpoint()
+        let connection = try await client.connect(to: server.addr, alpn: testALPN)
+        let first = try await connection.openBidirectionalStream()
+        let second = try await connection.openBidirectionalStream()
+        try await first.send.write([1])
+        try await second.send.write([2])
+        let third = Task { try await connection.openBidirectionalStream() }
+        try await Task.sleep(for: .milliseconds(500))
+        let serverConnection = try #require(await accepted.next())
+        let incoming = try await serverConnection.acceptBidirectionalStream()
+        // The third open must still be waiting: the server allows two concurrent streams.
+        #expect(try await serverConnection.core.endpoint.submitAndWait { serverConnection.core.streams.count } == 2)
+        try await first.send.finish()
+        #expect(try await incoming.receive.readToEnd(limit: 10) == [1])
+        try await incoming.send.finish()
+        _ = try await first.receive.readToEnd(limit: 10)
+        let opened = try await withTimeout(.seconds(5), "third stream") { try await third.value }
+        try await opened.send.write([3])
+        try await opened.send.finish()
+        await client.close()
+        await server.close()
+    }
+
     @Test("garbage, unknown versions and unknown connection ids are answered or ignored, never fatal")
     func malformedPackets() async throws {
         let (server, client, addr) = try pair()
