@@ -177,6 +177,29 @@ struct OursToOursTests {
         await server.close()
     }
 
+    @Test("default dual-stack socket: reachable over IPv4 and IPv6, by us and by iroh")
+    func dualStack() async throws {
+        try requireNamespace()
+        let server = try Endpoint(secretKey: .generate(), router: Router().adding(alpn: testALPN, handler: EchoHandler()))
+        let client = try Endpoint(secretKey: .generate())
+        let v4 = try SocketAddress("127.0.0.1:\(server.localAddress.port)")
+        let v6 = try SocketAddress("[::1]:\(server.localAddress.port)")
+        #expect(server.addr.ipAddresses.contains(v4))
+        #expect(server.addr.ipAddresses.contains(v6))
+        for address in [v4, v6] {
+            let connection = try await client.connect(to: address, id: server.id, alpn: testALPN)
+            #expect(connection.remoteAddress == address)
+            #expect(try await bidiEcho(connection, Array(address.description.utf8)) == Array(address.description.utf8))
+            await connection.close()
+        }
+        let peer = try await IrohPeer(.iroh, mode: "client")
+        defer { peer.stop() }
+        #expect(try await peer.command("connect \(server.id.hex) \(v4) \(testALPN)") == [server.id.hex, testALPN])
+        #expect(try await peer.command("bidi 0102") == ["0102"])
+        await client.close()
+        await server.close()
+    }
+
     @Test("connection cap: Initials beyond maxConnections are dropped")
     func connectionCap() async throws {
         try requireNamespace()
