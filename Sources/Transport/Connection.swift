@@ -30,29 +30,35 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Like onLoop for calls that may wait on the peer; task cancellation ends the wait.
+    private func waiting<T: Sendable>(_ body: @escaping @Sendable (Waiter<T>) -> Void) async throws -> T {
+        let core = self.core
+        return try await suspend(on: core.endpoint, body) { core.sweepCancelled() }
+    }
+
     /// Opens a bidirectional stream; suspends while the peer's stream limit is reached.
     public func openBidirectionalStream() async throws -> BidirectionalStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.openStream(bidi: true, $0) }
+        let stream: StreamCore = try await waiting { core.openStream(bidi: true, $0) }
         return BidirectionalStream(send: SendStream(core: stream, connection: self), receive: ReceiveStream(core: stream, connection: self))
     }
 
     public func openUnidirectionalStream() async throws -> SendStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.openStream(bidi: false, $0) }
+        let stream: StreamCore = try await waiting { core.openStream(bidi: false, $0) }
         return SendStream(core: stream, connection: self)
     }
 
     /// The next bidirectional stream the peer opened.
     public func acceptBidirectionalStream() async throws -> BidirectionalStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.acceptStream(bidi: true, $0) }
+        let stream: StreamCore = try await waiting { core.acceptStream(bidi: true, $0) }
         return BidirectionalStream(send: SendStream(core: stream, connection: self), receive: ReceiveStream(core: stream, connection: self))
     }
 
     public func acceptUnidirectionalStream() async throws -> ReceiveStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.acceptStream(bidi: false, $0) }
+        let stream: StreamCore = try await waiting { core.acceptStream(bidi: false, $0) }
         return ReceiveStream(core: stream, connection: self)
     }
 
@@ -64,7 +70,7 @@ public final class Connection: Sendable {
 
     public func receiveDatagram() async throws -> [UInt8] {
         let core = self.core
-        return try await onLoop { core.receiveDatagram($0) }
+        return try await waiting { core.receiveDatagram($0) }
     }
 
     /// Largest datagram payload the current path and the peer accept (0: none).
@@ -131,7 +137,7 @@ public final class SendStream: Sendable {
     /// (bounded by `EndpointConfig.streamSendBuffer`) is full, i.e. until the peer acknowledges.
     public func write(_ data: [UInt8]) async throws {
         let core = self.core
-        try await onLoop { core.write(data, $0) }
+        try await suspend(on: core.connection.endpoint, { core.write(data, $0) }, sweep: { core.sweepCancelled() })
     }
 
     /// Sends FIN after the buffered data.
@@ -168,9 +174,7 @@ public final class ReceiveStream: Sendable {
     public func read(max: Int = 65536) async throws -> [UInt8]? {
         let core = self.core
         let endpoint = core.connection.endpoint
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8]?, Error>) in
-            endpoint.submitOrFail(cont) { core.read(max: Swift.max(1, max), cont) }
-        }
+        return try await suspend(on: endpoint, { core.read(max: Swift.max(1, max), $0) }, sweep: { core.sweepCancelled() })
     }
 
     /// Everything up to FIN. Throws `readLimitExceeded` past `limit` bytes.
@@ -205,5 +209,22 @@ public final class ReceiveStream: Sendable {
         _ = try? await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             endpoint.submitOrFail(cont) { core.stopSending(code: code); cont.resume() }
         }
+    }
+}
+
+/// Suspends on a network-thread operation. `register` runs on the loop with a Waiter; if the
+/// task is cancelled, the waiter's flag is raised and `sweep` runs on the loop to fail it with
+/// CancellationError (whichever of register/sweep runs first, the flag decides).
+func suspend<T: Sendable>(on endpoint: EndpointCore, _ register: @escaping @Sendable (Waiter<T>) -> Void,
+                          sweep: @escaping @Sendable () -> Void) async throws -> T {
+    let flag = CancelFlag()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+            let waiter = Waiter(continuation: cont, flag: flag)
+            endpoint.submitOrFail(cont) { register(waiter) }
+        }
+    } onCancel: {
+        flag.set()
+        endpoint.submit { sweep() }
     }
 }

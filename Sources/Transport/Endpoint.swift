@@ -119,11 +119,10 @@ public final class Endpoint: Sendable {
     public func connect(to address: SocketAddress, id: EndpointId, alpn: String, timeout: Duration = .seconds(10)) async throws -> Connection {
         let core = self.core
         let timeoutMS = UInt64(max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Connection, Error>) in
-            core.submitOrFail(cont) {
-                core.startClient(to: address, id: id, alpn: alpn, handshakeTimeoutMS: timeoutMS, continuation: cont)
-            }
-        }
+        let holder = CoreHolder()
+        return try await suspend(on: core, { waiter in
+            core.startClient(to: address, id: id, alpn: alpn, handshakeTimeoutMS: timeoutMS, continuation: waiter, holder: holder)
+        }, sweep: { holder.core?.sweepCancelled() })
     }
 
     /// Closes every connection (application code 0) and stops the network thread.

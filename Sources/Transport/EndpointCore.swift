@@ -337,12 +337,17 @@ final class EndpointCore: @unchecked Sendable {
     }
 
     func startClient(to address: SocketAddress, id: EndpointId, alpn: String, handshakeTimeoutMS: UInt64,
-                     continuation: CheckedContinuation<Connection, Error>) {
+                     continuation: Waiter<Connection>, holder: CoreHolder) {
+        if continuation.isCancelled {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
         guard connections.count < config.maxConnections else {
             continuation.resume(throwing: TransportError.tooManyConnections(limit: config.maxConnections))
             return
         }
         let core = ConnectionCore(endpoint: self, isClient: true)
+        holder.core = core
         core.connectWaiter = continuation
         var err = [CChar](repeating: 0, count: 256)
         var callbacks = core.makeCallbacks()
@@ -478,6 +483,11 @@ final class EndpointCore: @unchecked Sendable {
             cquic_timerfd_arm(timerFD, next)
         }
     }
+}
+
+/// Hands the connection a `connect` created to its cancellation handler (network thread only).
+final class CoreHolder: @unchecked Sendable {
+    var core: ConnectionCore?
 }
 
 /// A NUL-terminated C message buffer as text.

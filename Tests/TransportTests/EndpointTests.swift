@@ -200,6 +200,38 @@ struct OursToOursTests {
         await server.close()
     }
 
+    @Test("cancelling a task ends its pending accept, read, datagram wait and connect")
+    func cancellation() async throws {
+        let (server, client, addr) = try pair()
+        let connection = try await client.connect(to: addr, alpn: testALPN)
+        let stream = try await connection.openBidirectionalStream()
+        try await stream.send.write([1])
+        let waits: [Task<Void, Error>] = [
+            Task { _ = try await connection.acceptBidirectionalStream() },
+            Task { _ = try await connection.acceptUnidirectionalStream() },
+            Task { _ = try await connection.receiveDatagram() },
+            Task { _ = try await stream.receive.read() }
+        ]
+        try await Task.sleep(for: .milliseconds(200))
+        for task in waits { task.cancel() }
+        for task in waits {
+            await #expect(throws: CancellationError.self) { try await withTimeout(.seconds(5), "cancelled wait") { try await task.value } }
+        }
+        // The connection and the stream still work afterwards.
+        try await stream.send.finish()
+        #expect(try await stream.receive.readToEnd(limit: 10) == [1])
+
+        let dead = try SocketAddress("127.0.0.1:9")
+        let connect = Task { try await client.connect(to: dead, id: server.id, alpn: testALPN, timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        connect.cancel()
+        await #expect(throws: CancellationError.self) { try await withTimeout(.seconds(5), "cancelled connect") { try await connect.value } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await client.connectionCount() == 1)
+        await client.close()
+        await server.close()
+    }
+
     @Test("connection cap: Initials beyond maxConnections are dropped")
     func connectionCap() async throws {
         try requireNamespace()
