@@ -35,6 +35,9 @@ public final class IrohPeer: @unchecked Sendable {
     public init(_ kind: IrohPeerKind, mode: String, alpns: [String] = [], seedHex: String? = nil,
                 environment: [String: String] = [:]) async throws {
         try NetworkNamespace.requireIsolated()
+        guard FileManager.default.isExecutableFile(atPath: kind.python) else {
+            throw IrohPeerError("peer environment missing: \(kind.python) (scripts/setup installs it)")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: kind.python)
         process.arguments = ["-u", "-c", kind.script, mode] + alpns

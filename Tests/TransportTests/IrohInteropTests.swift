@@ -169,6 +169,17 @@ struct IrohToServerTests {
         await endpoint.close()
     }
 
+    @Test("iroh reaches our default dual-stack socket over IPv4", arguments: [IrohPeerKind.iroh, .aster])
+    func dualStackServer(kind: IrohPeerKind) async throws {
+        let server = try Endpoint(secretKey: .generate(), router: Router().adding(alpn: testALPN, handler: EchoHandler()))
+        let peer = try await IrohPeer(kind, mode: "client")
+        defer { peer.stop() }
+        let v4 = "127.0.0.1:\(server.localAddress.port)"
+        #expect(try await peer.command("connect \(server.id.hex) \(v4) \(testALPN)") == [server.id.hex, testALPN])
+        #expect(try await peer.command("bidi 0102") == ["0102"])
+        await server.close()
+    }
+
     @Test("iroh refuses us when it expects another id; an unknown ALPN is refused by us", arguments: [IrohPeerKind.iroh, .aster])
     func refusals(kind: IrohPeerKind) async throws {
         let endpoint = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: EchoHandler()))
