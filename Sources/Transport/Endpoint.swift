@@ -2,7 +2,9 @@ import Core
 import CQUIC
 import Foundation
 
-/// Serves one ALPN on incoming connections.
+/// Serves one ALPN on incoming connections. `accept` runs in its own task per connection; the
+/// connection closes (code 0) once `accept` has returned and nothing else references it or its
+/// streams, so keep it for as long as the protocol runs.
 public protocol ProtocolHandler: Sendable {
     func accept(_ connection: Connection) async
 }
@@ -113,6 +115,11 @@ public final class Endpoint: Sendable {
             }
         }
         throw lastError
+    }
+
+    /// Dials the addresses in an `endpoint…` ticket.
+    public func connect(to ticket: EndpointTicket, alpn: String, timeout: Duration = .seconds(10)) async throws -> Connection {
+        try await connect(to: ticket.addr, alpn: alpn, timeout: timeout)
     }
 
     /// Dials one socket address.
