@@ -27,7 +27,7 @@ let package = Package(
         .systemLibrary(name: "CLibGPIOD", pkgConfig: "libgpiod", providers: [.apt(["libgpiod-dev"])]),
 
         // C shims: hide macro-heavy APIs and the bookworm/trixie version differences.
-        .target(name: "CQUIC", dependencies: ["CNGTCP2"]),
+        .target(name: "CQUIC", dependencies: ["CNGTCP2"], exclude: ["README.md"]),
         .target(name: "CGPIOD", dependencies: ["CLibGPIOD"], exclude: ["README.md"]),
         .target(name: "COpusShim", dependencies: ["COpus"]),
 
@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
                 exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md",
                          "Social/README.md", "DM/README.md"]),
-        .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
+        .target(name: "Transport", dependencies: ["Core", "CQUIC"], exclude: ["README.md"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
                 exclude: ["README.md"]),
         .executableTarget(

@@ -142,13 +142,17 @@ cquic_identity *cquic_identity_new(const uint8_t *seed, uint8_t *pub_out, char *
   pub = NULL; // owned by pcert now
   if ((rv = gnutls_certificate_allocate_credentials(&id->cred)) != 0) goto fail;
   // The credentials take ownership of pcert and priv.
-  if ((rv = gnutls_certificate_set_key(id->cred, NULL, 0, pcert, 1, priv)) != 0) goto fail;
   if (pcert->cert.size != 44 || memcmp(pcert->cert.data, ED25519_SPKI_PREFIX, 12) != 0 ||
       memcmp(pcert->cert.data + 12, id->pub, CQUIC_KEYLEN) != 0) {
     set_err(err, errlen, "GnuTLS built an unexpected raw-key SPKI (%u bytes)", pcert->cert.size);
-    cquic_identity_free(id);
-    return NULL;
+    gnutls_pcert_deinit(pcert);
+    free(pcert);
+    pcert = NULL;
+    goto cleanup;
   }
+  if ((rv = gnutls_certificate_set_key(id->cred, NULL, 0, pcert, 1, priv)) != 0) goto fail;
+  // The credentials now own the certificate's contents and the key; the array itself is ours.
+  free(pcert);
   memcpy(pub_out, id->pub, CQUIC_KEYLEN);
   return id;
 
@@ -158,6 +162,7 @@ fail:
 fail_nomem:
   set_err(err, errlen, "out of memory");
 cleanup:
+  free(pcert);
   if (pub) gnutls_pubkey_deinit(pub);
   if (id->cred) {
     gnutls_certificate_free_credentials(id->cred);
@@ -200,6 +205,7 @@ struct cquic_stream {
 typedef struct dgram {
   struct dgram *next;
   size_t len;
+  int attempts; // writes that did not take it (too big for the packet, or no room)
   uint8_t data[];
 } dgram;
 
@@ -876,7 +882,6 @@ int cquic_conn_read(cquic_conn *c, const struct sockaddr *remote, socklen_t remo
 // Writes one packet into buf. Returns its length, 0 when nothing can be sent now, or <0 (ngtcp2 error).
 static ngtcp2_ssize write_one(cquic_conn *c, ngtcp2_path_storage *ps, uint8_t *buf, size_t cap, uint64_t ts) {
   ngtcp2_pkt_info pi;
-  int fresh_dgram_tries = 0;
   for (;;) {
     if (c->dgram_head) {
       dgram *d = c->dgram_head;
@@ -884,8 +889,10 @@ static ngtcp2_ssize write_one(cquic_conn *c, ngtcp2_path_storage *ps, uint8_t *b
       int accepted = 0;
       ngtcp2_ssize n = ngtcp2_conn_writev_datagram(c->conn, &ps->path, &pi, buf, cap, &accepted,
                                                    NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, &v, 1, ts);
+      // A datagram that keeps not fitting (e.g. the path shrank) must not block the streams
+      // queued behind it forever: give up on it after a few packets.
       if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT || n == NGTCP2_ERR_INVALID_STATE ||
-          (!accepted && n >= 0 && ++fresh_dgram_tries > 2)) {
+          (!accepted && n >= 0 && ++d->attempts > 8)) {
         // Sent, or it can never be sent (too large / not negotiated): drop it either way.
         c->dgram_head = d->next;
         if (!c->dgram_head) c->dgram_tail = NULL;
@@ -1054,6 +1061,7 @@ int cquic_conn_send_datagram(cquic_conn *c, const uint8_t *data, size_t len) {
   if (!d) return CQUIC_ERR_NOMEM;
   d->next = NULL;
   d->len = len;
+  d->attempts = 0;
   if (len) memcpy(d->data, data, len);
   if (c->dgram_tail) c->dgram_tail->next = d; else c->dgram_head = d;
   c->dgram_tail = d;

@@ -2,7 +2,9 @@
 #include "cquic_sys.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -124,4 +126,57 @@ void cquic_timerfd_drain(int fd) {
 
 void cquic_close_fd(int fd) {
   if (fd >= 0) close(fd);
+}
+
+int cquic_mdns_socket(char *err, size_t errlen) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errlen, "socket: %s", strerror(errno));
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(5353);
+  if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+    snprintf(err, errlen, "bind 0.0.0.0:5353: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  struct ip_mreqn mreq;
+  memset(&mreq, 0, sizeof(mreq));
+  inet_pton(AF_INET, "224.0.0.251", &mreq.imr_multiaddr);
+  if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0) {
+    snprintf(err, errlen, "join 224.0.0.251: %s", strerror(errno));
+    close(fd);
+    return -1;
+  }
+  unsigned char loop = 1, ttl = 255;
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof(loop));
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl));
+  return fd;
+}
+
+int cquic_mdns_send(int fd, const uint8_t *buf, size_t len) {
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_port = htons(5353);
+  inet_pton(AF_INET, "224.0.0.251", &to.sin_addr);
+  return cquic_send(fd, buf, len, (struct sockaddr *)&to, sizeof(to));
+}
+
+int cquic_wait_readable(int fd, int wakefd, int timeout_ms) {
+  struct pollfd p[2];
+  p[0].fd = fd;
+  p[0].events = POLLIN;
+  p[1].fd = wakefd;
+  p[1].events = POLLIN;
+  int n = poll(p, wakefd >= 0 ? 2 : 1, timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -1;
+  if (wakefd >= 0 && (p[1].revents & POLLIN)) cquic_eventfd_drain(wakefd);
+  return (p[0].revents & POLLIN) ? 1 : 0;
 }

@@ -30,29 +30,35 @@ public final class Connection: Sendable {
         }
     }
 
+    /// Like onLoop for calls that may wait on the peer; task cancellation ends the wait.
+    private func waiting<T: Sendable>(_ body: @escaping @Sendable (Waiter<T>) -> Void) async throws -> T {
+        let core = self.core
+        return try await suspend(on: core.endpoint, body) { core.sweepCancelled() }
+    }
+
     /// Opens a bidirectional stream; suspends while the peer's stream limit is reached.
     public func openBidirectionalStream() async throws -> BidirectionalStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.openStream(bidi: true, $0) }
+        let stream: StreamCore = try await waiting { core.openStream(bidi: true, $0) }
         return BidirectionalStream(send: SendStream(core: stream, connection: self), receive: ReceiveStream(core: stream, connection: self))
     }
 
     public func openUnidirectionalStream() async throws -> SendStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.openStream(bidi: false, $0) }
+        let stream: StreamCore = try await waiting { core.openStream(bidi: false, $0) }
         return SendStream(core: stream, connection: self)
     }
 
     /// The next bidirectional stream the peer opened.
     public func acceptBidirectionalStream() async throws -> BidirectionalStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.acceptStream(bidi: true, $0) }
+        let stream: StreamCore = try await waiting { core.acceptStream(bidi: true, $0) }
         return BidirectionalStream(send: SendStream(core: stream, connection: self), receive: ReceiveStream(core: stream, connection: self))
     }
 
     public func acceptUnidirectionalStream() async throws -> ReceiveStream {
         let core = self.core
-        let stream: StreamCore = try await onLoop { core.acceptStream(bidi: false, $0) }
+        let stream: StreamCore = try await waiting { core.acceptStream(bidi: false, $0) }
         return ReceiveStream(core: stream, connection: self)
     }
 
@@ -64,7 +70,7 @@ public final class Connection: Sendable {
 
     public func receiveDatagram() async throws -> [UInt8] {
         let core = self.core
-        return try await onLoop { core.receiveDatagram($0) }
+        return try await waiting { core.receiveDatagram($0) }
     }
 
     /// Largest datagram payload the current path and the peer accept (0: none).
@@ -80,6 +86,12 @@ public final class Connection: Sendable {
             core.closeLocally(code: code, reason: reason, now: cquic_timestamp())
             cont.resume()
         }
+    }
+
+    /// Queues CONNECTION_CLOSE on the network thread and returns at once.
+    func closeWithoutWaiting(code: UInt64, reason: String) {
+        let core = self.core
+        _ = core.endpoint.submit { core.closeLocally(code: code, reason: reason, now: cquic_timestamp()) }
     }
 
     /// Waits until the connection ends and says why.
@@ -102,7 +114,7 @@ public struct BidirectionalStream: Sendable {
     public let receive: ReceiveStream
 }
 
-/// The sending half of a stream.
+/// The sending half of a stream. Dropping it finishes the stream (FIN after the written bytes).
 public final class SendStream: Sendable {
     let core: StreamCore
     /// Keeps the connection open while the stream is in use.
@@ -111,6 +123,11 @@ public final class SendStream: Sendable {
     init(core: StreamCore, connection: Connection) {
         self.core = core
         self.connection = connection
+    }
+
+    deinit {
+        let core = self.core
+        core.connection.endpoint.submit { core.sendHalfDropped() }
     }
 
     public var id: Int64 { core.id }
@@ -126,13 +143,19 @@ public final class SendStream: Sendable {
     /// (bounded by `EndpointConfig.streamSendBuffer`) is full, i.e. until the peer acknowledges.
     public func write(_ data: [UInt8]) async throws {
         let core = self.core
-        try await onLoop { core.write(data, $0) }
+        try await suspend(on: core.connection.endpoint, { core.write(data, $0) }, sweep: { core.sweepCancelled() })
     }
 
     /// Sends FIN after the buffered data.
     public func finish() async throws {
         let core = self.core
         try await onLoop { core.finish($0) }
+    }
+
+    /// Queues RESET_STREAM on the network thread and returns at once.
+    func resetWithoutWaiting(code: UInt64) {
+        let core = self.core
+        _ = core.connection.endpoint.submit { core.reset(code: code) }
     }
 
     /// Abandons sending (RESET_STREAM).
@@ -142,7 +165,7 @@ public final class SendStream: Sendable {
     }
 }
 
-/// The receiving half of a stream.
+/// The receiving half of a stream. Dropping it before the end sends STOP_SENDING (code 0).
 public final class ReceiveStream: Sendable {
     let core: StreamCore
     public let connection: Connection
@@ -152,15 +175,18 @@ public final class ReceiveStream: Sendable {
         self.connection = connection
     }
 
+    deinit {
+        let core = self.core
+        core.connection.endpoint.submit { core.receiveHalfDropped() }
+    }
+
     public var id: Int64 { core.id }
 
     /// Up to `max` bytes; nil at the end of the stream. Reading returns flow-control credit.
     public func read(max: Int = 65536) async throws -> [UInt8]? {
         let core = self.core
         let endpoint = core.connection.endpoint
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8]?, Error>) in
-            endpoint.submitOrFail(cont) { core.read(max: Swift.max(1, max), cont) }
-        }
+        return try await suspend(on: endpoint, { core.read(max: Swift.max(1, max), $0) }, sweep: { core.sweepCancelled() })
     }
 
     /// Everything up to FIN. Throws `readLimitExceeded` past `limit` bytes.
@@ -188,6 +214,12 @@ public final class ReceiveStream: Sendable {
         return out
     }
 
+    /// Queues STOP_SENDING on the network thread and returns at once.
+    func stopSendingWithoutWaiting(code: UInt64) {
+        let core = self.core
+        _ = core.connection.endpoint.submit { core.stopSending(code: code) }
+    }
+
     /// Abandons receiving (STOP_SENDING).
     public func stopSending(code: UInt64) async {
         let core = self.core
@@ -195,5 +227,22 @@ public final class ReceiveStream: Sendable {
         _ = try? await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, Error>) in
             endpoint.submitOrFail(cont) { core.stopSending(code: code); cont.resume() }
         }
+    }
+}
+
+/// Suspends on a network-thread operation. `register` runs on the loop with a Waiter; if the
+/// task is cancelled, the waiter's flag is raised and `sweep` runs on the loop to fail it with
+/// CancellationError (whichever of register/sweep runs first, the flag decides).
+func suspend<T: Sendable>(on endpoint: EndpointCore, _ register: @escaping @Sendable (Waiter<T>) -> Void,
+                          sweep: @escaping @Sendable () -> Void) async throws -> T {
+    let flag = CancelFlag()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+            let waiter = Waiter(continuation: cont, flag: flag)
+            endpoint.submitOrFail(cont) { register(waiter) }
+        }
+    } onCancel: {
+        flag.set()
+        endpoint.submit { sweep() }
     }
 }

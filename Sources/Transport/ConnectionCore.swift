@@ -1,6 +1,7 @@
 import Core
 import CQUIC
 import Foundation
+import Synchronization
 
 /// One QUIC connection's state. Confined to the endpoint's network thread: every method runs
 /// there, including the C callbacks, so nothing here is locked.
@@ -10,7 +11,7 @@ final class ConnectionCore: @unchecked Sendable {
     var conn: OpaquePointer?
     private var cids: Set<ConnectionIDKey> = []
 
-    var connectWaiter: CheckedContinuation<Connection, Error>?
+    var connectWaiter: Waiter<Connection>?
     var remoteID: EndpointId?
     var alpn = ""
     var remoteAddress: SocketAddress?
@@ -18,12 +19,12 @@ final class ConnectionCore: @unchecked Sendable {
     var streams: [Int64: StreamCore] = [:]
     private var incomingBidi: [StreamCore] = []
     private var incomingUni: [StreamCore] = []
-    private var acceptBidiWaiters: [CheckedContinuation<StreamCore, Error>] = []
-    private var acceptUniWaiters: [CheckedContinuation<StreamCore, Error>] = []
-    private var openBidiWaiters: [CheckedContinuation<StreamCore, Error>] = []
-    private var openUniWaiters: [CheckedContinuation<StreamCore, Error>] = []
+    private var acceptBidiWaiters: [Waiter<StreamCore>] = []
+    private var acceptUniWaiters: [Waiter<StreamCore>] = []
+    private var openBidiWaiters: [Waiter<StreamCore>] = []
+    private var openUniWaiters: [Waiter<StreamCore>] = []
     private var datagrams: [[UInt8]] = []
-    private var datagramWaiters: [CheckedContinuation<[UInt8], Error>] = []
+    private var datagramWaiters: [Waiter<[UInt8]>] = []
     private(set) var droppedDatagrams = 0
 
     var closeReason: ConnectionCloseReason?
@@ -148,6 +149,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     func unregisterAllCIDs() {
         for cid in cids { endpoint.unregister(cid: cid, for: self) }
+        endpoint.retire(cids: cids, now: cquic_timestamp())
         cids = []
     }
 
@@ -155,11 +157,31 @@ final class ConnectionCore: @unchecked Sendable {
         if let closeReason { cont.resume(returning: closeReason) } else { closeWaiters.append(cont) }
     }
 
+    /// Fails the waits whose tasks were cancelled; a cancelled connect abandons the handshake.
+    func sweepCancelled() {
+        func sweep<T>(_ list: inout [Waiter<T>]) {
+            let cancelled = list.filter { $0.isCancelled }
+            guard !cancelled.isEmpty else { return }
+            list.removeAll { $0.isCancelled }
+            for w in cancelled { w.resume(throwing: CancellationError()) }
+        }
+        sweep(&acceptBidiWaiters)
+        sweep(&acceptUniWaiters)
+        sweep(&openBidiWaiters)
+        sweep(&openUniWaiters)
+        sweep(&datagramWaiters)
+        if let waiter = connectWaiter, waiter.isCancelled {
+            connectWaiter = nil
+            waiter.resume(throwing: CancellationError())
+            closeLocally(code: 0, reason: "connect cancelled", now: cquic_timestamp())
+        }
+    }
+
     // MARK: streams
 
     private func isBidi(_ id: Int64) -> Bool { id & 2 == 0 }
 
-    func openStream(bidi: Bool, _ cont: CheckedContinuation<StreamCore, Error>) {
+    func openStream(bidi: Bool, _ cont: Waiter<StreamCore>) {
         if let closeReason { cont.resume(throwing: TransportError.connectionClosed(closeReason)); return }
         guard let conn else { cont.resume(throwing: TransportError.connectionClosed(.reset)); return }
         var id: Int64 = 0
@@ -171,17 +193,19 @@ final class ConnectionCore: @unchecked Sendable {
             cont.resume(returning: stream)
         } else if rc == CQUIC_ERR_BLOCKED {
             // Suspend until the peer raises MAX_STREAMS.
-            if bidi { openBidiWaiters.append(cont) } else { openUniWaiters.append(cont) }
+            if cont.isCancelled { cont.resume(throwing: CancellationError()) }
+            else if bidi { openBidiWaiters.append(cont) } else { openUniWaiters.append(cont) }
         } else {
             cont.resume(throwing: TransportError.setup("cannot open stream (code \(rc))"))
         }
     }
 
-    func acceptStream(bidi: Bool, _ cont: CheckedContinuation<StreamCore, Error>) {
+    func acceptStream(bidi: Bool, _ cont: Waiter<StreamCore>) {
         if bidi, !incomingBidi.isEmpty { cont.resume(returning: incomingBidi.removeFirst()); return }
         if !bidi, !incomingUni.isEmpty { cont.resume(returning: incomingUni.removeFirst()); return }
         if let closeReason { cont.resume(throwing: TransportError.connectionClosed(closeReason)); return }
-        if bidi { acceptBidiWaiters.append(cont) } else { acceptUniWaiters.append(cont) }
+        if cont.isCancelled { cont.resume(throwing: CancellationError()) }
+        else if bidi { acceptBidiWaiters.append(cont) } else { acceptUniWaiters.append(cont) }
     }
 
     func credit(stream id: Int64, bytes: Int) {
@@ -210,10 +234,10 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    func receiveDatagram(_ cont: CheckedContinuation<[UInt8], Error>) {
+    func receiveDatagram(_ cont: Waiter<[UInt8]>) {
         if !datagrams.isEmpty { cont.resume(returning: datagrams.removeFirst()); return }
         if let closeReason { cont.resume(throwing: TransportError.connectionClosed(closeReason)); return }
-        datagramWaiters.append(cont)
+        if cont.isCancelled { cont.resume(throwing: CancellationError()) } else { datagramWaiters.append(cont) }
     }
 
     var maxDatagramPayload: Int {
@@ -247,7 +271,7 @@ final class ConnectionCore: @unchecked Sendable {
             }
         } else if let handler = endpoint.router.handlers[alpn] {
             logger?.debug("accepted \(alpn) connection from \(id.hex)")
-            Task { await handler.accept(connection) }
+            Task { await handler.accept(QUICPeerConnection(connection)) }
         }
     }
 
@@ -265,7 +289,7 @@ final class ConnectionCore: @unchecked Sendable {
     fileprivate func onStreamsAvailable(bidi: Bool) {
         guard let conn else { return }
         while cquic_conn_streams_left(conn, bidi ? 1 : 0) > 0 {
-            let waiter: CheckedContinuation<StreamCore, Error>
+            let waiter: Waiter<StreamCore>
             if bidi {
                 guard !openBidiWaiters.isEmpty else { return }
                 waiter = openBidiWaiters.removeFirst()
@@ -367,14 +391,14 @@ final class StreamCore: @unchecked Sendable {
     private var receivedFin = false
     private var resetByPeer: UInt64?
     private var stoppedLocally = false
-    private var readWaiter: (max: Int, cont: CheckedContinuation<[UInt8]?, Error>)?
+    private var readWaiter: (max: Int, cont: Waiter<[UInt8]?>)?
 
     // send side
     private var sendBuffered: UInt64 = 0
     private var finished = false
     private var resetLocally = false
     private var stoppedByPeer: UInt64?
-    private var writeWaiter: (data: [UInt8], offset: Int, cont: CheckedContinuation<Void, Error>)?
+    private var writeWaiter: (data: [UInt8], offset: Int, cont: Waiter<Void>)?
     private var finishWaiters: [CheckedContinuation<Void, Error>] = []
     private var connectionError: TransportError?
     private var isClosed = false
@@ -389,20 +413,37 @@ final class StreamCore: @unchecked Sendable {
 
     // MARK: application side (network thread)
 
-    func write(_ data: [UInt8], _ cont: CheckedContinuation<Void, Error>) {
+    func write(_ data: [UInt8], _ cont: Waiter<Void>) {
         if let error = writeError { cont.resume(throwing: error); return }
         if data.isEmpty { cont.resume(); return }
         writeWaiter = (data, 0, cont)
         pumpWrite()
+        sweepCancelled()
     }
 
     func finish(_ cont: CheckedContinuation<Void, Error>) {
         if let error = writeError { cont.resume(throwing: error); return }
+        // A write still waiting for buffer space goes first; FIN follows its last byte.
+        if writeWaiter != nil { finishWaiters.append(cont); return }
         guard let conn = connection.conn, let cStream else { cont.resume(throwing: TransportError.streamFinished); return }
         finished = true
         _ = cquic_stream_send(conn, cStream, nil, 0, 1)
         connection.markDirty()
         cont.resume()
+    }
+
+    /// The application dropped its SendStream: finish what was written.
+    func sendHalfDropped() {
+        guard canSend, !finished, !resetLocally, writeWaiter == nil, let conn = connection.conn, let cStream else { return }
+        finished = true
+        _ = cquic_stream_send(conn, cStream, nil, 0, 1)
+        connection.markDirty()
+    }
+
+    /// The application dropped its ReceiveStream before the end: tell the peer to stop.
+    func receiveHalfDropped() {
+        guard canReceive, !receivedFin, resetByPeer == nil, !isClosed else { return }
+        stopSending(code: 0)
     }
 
     func reset(code: UInt64) {
@@ -420,13 +461,28 @@ final class StreamCore: @unchecked Sendable {
         connection.markDirty()
     }
 
-    func read(max: Int, _ cont: CheckedContinuation<[UInt8]?, Error>) {
+    func read(max: Int, _ cont: Waiter<[UInt8]?>) {
         if receivedBuffered > 0 { cont.resume(returning: take(max)); return }
         if let code = resetByPeer { cont.resume(throwing: TransportError.streamReset(code: code)); return }
         if receivedFin || stoppedLocally { cont.resume(returning: nil); return }
         if let connectionError { cont.resume(throwing: connectionError); return }
         if isClosed { cont.resume(returning: nil); return }
-        readWaiter = (max, cont)
+        if cont.isCancelled { cont.resume(throwing: CancellationError()) } else { readWaiter = (max, cont) }
+    }
+
+    /// Fails the waits whose tasks were cancelled (bytes already buffered stay queued).
+    func sweepCancelled() {
+        if let waiter = readWaiter, waiter.cont.isCancelled {
+            readWaiter = nil
+            waiter.cont.resume(throwing: CancellationError())
+        }
+        if let waiter = writeWaiter, waiter.cont.isCancelled {
+            writeWaiter = nil
+            waiter.cont.resume(throwing: CancellationError())
+            let pendingFinishes = finishWaiters
+            finishWaiters = []
+            for f in pendingFinishes { f.resume(throwing: CancellationError()) }
+        }
     }
 
     private var writeError: TransportError? {
@@ -456,6 +512,9 @@ final class StreamCore: @unchecked Sendable {
         if offset == waiter.data.count {
             writeWaiter = nil
             waiter.cont.resume()
+            let pendingFinishes = finishWaiters
+            finishWaiters = []
+            for f in pendingFinishes { finish(f) }
         } else {
             writeWaiter = (waiter.data, offset, waiter.cont)
         }
@@ -466,6 +525,9 @@ final class StreamCore: @unchecked Sendable {
             writeWaiter = nil
             waiter.cont.resume(throwing: error)
         }
+        let pendingFinishes = finishWaiters
+        finishWaiters = []
+        for f in pendingFinishes { f.resume(throwing: error) }
     }
 
     private func take(_ max: Int) -> [UInt8] {
@@ -554,4 +616,25 @@ final class StreamCore: @unchecked Sendable {
         failWriter(error)
         serveReader()
     }
+}
+
+/// A suspended caller: its continuation plus the flag its task's cancellation handler raises.
+/// Only the network thread resumes it, so it is resumed exactly once.
+struct Waiter<T: Sendable>: Sendable {
+    let continuation: CheckedContinuation<T, Error>
+    let flag: CancelFlag
+
+    var isCancelled: Bool { flag.isSet }
+    func resume(returning value: T) { continuation.resume(returning: value) }
+    func resume(throwing error: Error) { continuation.resume(throwing: error) }
+}
+
+extension Waiter where T == Void {
+    func resume() { continuation.resume(returning: ()) }
+}
+
+final class CancelFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .releasing) }
+    var isSet: Bool { flag.load(ordering: .acquiring) }
 }

@@ -2,13 +2,11 @@ import Core
 import CQUIC
 import Foundation
 
-/// Serves one ALPN on incoming connections.
-public protocol ProtocolHandler: Sendable {
-    func accept(_ connection: Connection) async
-}
-
-/// ALPN → handler. Incoming connections whose ALPN is not registered fail the TLS handshake
-/// (no_application_protocol). An empty router makes the endpoint client-only.
+/// ALPN → handler (Core's `ProtocolHandler`, one per ALPN, as in iroh). Each accepted connection is
+/// handed over as a `QUICPeerConnection` in its own task; it closes (code 0) once `accept` has
+/// returned and nothing else references it or its streams. Incoming connections whose ALPN is not
+/// registered fail the TLS handshake (no_application_protocol). An empty router makes the endpoint
+/// client-only.
 public struct Router: Sendable {
     public private(set) var handlers: [String: any ProtocolHandler] = [:]
 
@@ -115,15 +113,19 @@ public final class Endpoint: Sendable {
         throw lastError
     }
 
+    /// Dials the addresses in an `endpoint…` ticket.
+    public func connect(to ticket: EndpointTicket, alpn: String, timeout: Duration = .seconds(10)) async throws -> Connection {
+        try await connect(to: ticket.addr, alpn: alpn, timeout: timeout)
+    }
+
     /// Dials one socket address.
     public func connect(to address: SocketAddress, id: EndpointId, alpn: String, timeout: Duration = .seconds(10)) async throws -> Connection {
         let core = self.core
         let timeoutMS = UInt64(max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
-        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Connection, Error>) in
-            core.submitOrFail(cont) {
-                core.startClient(to: address, id: id, alpn: alpn, handshakeTimeoutMS: timeoutMS, continuation: cont)
-            }
-        }
+        let holder = CoreHolder()
+        return try await suspend(on: core, { waiter in
+            core.startClient(to: address, id: id, alpn: alpn, handshakeTimeoutMS: timeoutMS, continuation: waiter, holder: holder)
+        }, sweep: { holder.core?.sweepCancelled() })
     }
 
     /// Closes every connection (application code 0) and stops the network thread.

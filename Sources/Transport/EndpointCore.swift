@@ -180,6 +180,13 @@ final class EndpointCore: @unchecked Sendable {
         return accepted
     }
 
+    /// Runs `body` on the network thread and returns its result (tests, diagnostics).
+    func submitAndWait<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<T, Error>) in
+            submitOrFail(cont) { cont.resume(returning: body()) }
+        }
+    }
+
     func submitOrFail<T>(_ cont: CheckedContinuation<T, Error>, _ work: @escaping @Sendable () -> Void) {
         if !submit(work) { cont.resume(throwing: TransportError.endpointClosed) }
     }
@@ -291,6 +298,7 @@ final class EndpointCore: @unchecked Sendable {
             core.receive(packet: packet, length: length, from: from, fromLength: fromLength, now: now)
             return
         }
+        if isRetired(key, now: now) { return }
         if info.long_header != 0 {
             acceptIncoming(packet: packet, length: length, from: from, fromLength: fromLength, now: now)
             return
@@ -329,12 +337,17 @@ final class EndpointCore: @unchecked Sendable {
     }
 
     func startClient(to address: SocketAddress, id: EndpointId, alpn: String, handshakeTimeoutMS: UInt64,
-                     continuation: CheckedContinuation<Connection, Error>) {
+                     continuation: Waiter<Connection>, holder: CoreHolder) {
+        if continuation.isCancelled {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
         guard connections.count < config.maxConnections else {
             continuation.resume(throwing: TransportError.tooManyConnections(limit: config.maxConnections))
             return
         }
         let core = ConnectionCore(endpoint: self, isClient: true)
+        holder.core = core
         core.connectWaiter = continuation
         var err = [CChar](repeating: 0, count: 256)
         var callbacks = core.makeCallbacks()
@@ -375,6 +388,34 @@ final class EndpointCore: @unchecked Sendable {
     // MARK: per-connection plumbing
 
     func register(cid: ConnectionIDKey, for core: ConnectionCore) { cidTable[cid] = core }
+
+    /// Connection ids of connections that just ended. Packets still in flight to them are dropped
+    /// silently for a few seconds (RFC 9000 §10.2 closing/draining) instead of drawing a stateless
+    /// reset, which could overtake our CONNECTION_CLOSE in the peer's view.
+    private var retiredCIDs: [ConnectionIDKey: UInt64] = [:]
+    private var retiredOrder: [(deadline: UInt64, cid: ConnectionIDKey)] = []
+    private var retiredHead = 0
+
+    func retire(cids: Set<ConnectionIDKey>, now: UInt64) {
+        let deadline = now + 3_000_000_000
+        for cid in cids where cidTable[cid] == nil {
+            retiredCIDs[cid] = deadline
+            retiredOrder.append((deadline, cid))
+        }
+    }
+
+    private func isRetired(_ cid: ConnectionIDKey, now: UInt64) -> Bool {
+        while retiredHead < retiredOrder.count, retiredOrder[retiredHead].deadline <= now {
+            let entry = retiredOrder[retiredHead]
+            if retiredCIDs[entry.cid] == entry.deadline { retiredCIDs[entry.cid] = nil }
+            retiredHead += 1
+        }
+        if retiredHead > 1024 && retiredHead * 2 > retiredOrder.count {
+            retiredOrder.removeFirst(retiredHead)
+            retiredHead = 0
+        }
+        return retiredCIDs[cid] != nil
+    }
 
     func unregister(cid: ConnectionIDKey, for core: ConnectionCore) {
         if cidTable[cid] === core { cidTable[cid] = nil }
@@ -442,6 +483,11 @@ final class EndpointCore: @unchecked Sendable {
             cquic_timerfd_arm(timerFD, next)
         }
     }
+}
+
+/// Hands the connection a `connect` created to its cancellation handler (network thread only).
+final class CoreHolder: @unchecked Sendable {
+    var core: ConnectionCore?
 }
 
 /// A NUL-terminated C message buffer as text.

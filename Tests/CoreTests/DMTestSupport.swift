@@ -83,7 +83,7 @@ final class ScriptedConnection: PeerConnection {
     }
     func openUnidirectionalStream() async throws -> any PeerStreamWriter { try await inner.openUnidirectionalStream() }
     func acceptUnidirectionalStream() async throws -> any PeerStreamReader { try await inner.acceptUnidirectionalStream() }
-    func sendDatagram(_ bytes: [UInt8]) throws { try inner.sendDatagram(bytes) }
+    func sendDatagram(_ bytes: [UInt8]) async throws { try await inner.sendDatagram(bytes) }
     func receiveDatagram() async throws -> [UInt8] { try await inner.receiveDatagram() }
     func close(code: UInt64, reason: String) { inner.close(code: code, reason: reason) }
     func closed() async -> PeerNetworkError { await inner.closed() }

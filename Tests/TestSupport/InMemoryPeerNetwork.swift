@@ -210,7 +210,7 @@ final class MemoryConnection: PeerConnection {
         return receive
     }
 
-    func sendDatagram(_ bytes: [UInt8]) throws {
+    func sendDatagram(_ bytes: [UInt8]) async throws {
         try checkOpen()
         guard bytes.count <= 65535 else { throw PeerNetworkError.limitExceeded("datagram of \(bytes.count) bytes") }
         peer?.datagrams.push(bytes)

@@ -32,14 +32,19 @@ public final class IrohPeer: @unchecked Sendable {
     private let stderrBuffer = LockedBytes()
 
     /// mode "server" echoes bidi, uni and datagrams on `alpns`; "client" dials on command.
-    public init(_ kind: IrohPeerKind, mode: String, alpns: [String] = [], seedHex: String? = nil) async throws {
+    public init(_ kind: IrohPeerKind, mode: String, alpns: [String] = [], seedHex: String? = nil,
+                environment: [String: String] = [:]) async throws {
         try NetworkIsolation.assertLoopbackOnly()
+        guard FileManager.default.isExecutableFile(atPath: kind.python) else {
+            throw IrohPeerError("peer environment missing: \(kind.python) (scripts/setup installs it)")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: kind.python)
         process.arguments = ["-u", "-c", kind.script, mode] + alpns
         var env = ProcessInfo.processInfo.environment
         if let seedHex { env["PEER_SEED"] = seedHex }
         env["RUST_LOG"] = env["PEER_RUST_LOG"] ?? "error"
+        for (key, value) in environment { env[key] = value }
         process.environment = env
         let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
         process.standardInput = stdinPipe
@@ -202,6 +207,25 @@ final class LineQueue: Sendable {
                 return (false, nil)
             }
             if immediate.0 { cont.resume(returning: immediate.1) }
+        }
+    }
+}
+
+extension NetworkIsolation {
+    /// Lets multicast (mDNS) work on the namespace's loopback: multicast flag plus a route for
+    /// 224.0.0.0/4. Only inside an isolated namespace.
+    public static func enableLoopbackMulticast() throws {
+        try assertLoopbackOnly()
+        for arguments in [["link", "set", "lo", "multicast", "on"], ["route", "replace", "224.0.0.0/4", "dev", "lo"]] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") {
+                process.executableURL = URL(fileURLWithPath: "/sbin/ip")
+            }
+            process.arguments = arguments
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw IrohPeerError("ip \(arguments.joined(separator: " ")) failed") }
         }
     }
 }
@@ -459,7 +483,8 @@ async def accept_loop(ep):
 async def main():
     seed = bytes.fromhex(os.environ["PEER_SEED"]) if os.environ.get("PEER_SEED") else None
     cfg = A.EndpointConfig(alpns=ALPNS if MODE == "server" else [], relay_mode="disabled", secret_key=seed,
-                           bind_addr="127.0.0.1:0", portmapper_config="disabled")
+                           bind_addr="127.0.0.1:0", portmapper_config="disabled",
+                           enable_local_discovery=bool(os.environ.get("PEER_MDNS")))
     ep = await w(A.create_endpoint_with_config(cfg))
     addrs = [a for a in ep.endpoint_addr_info().direct_addresses if a.startswith("127.0.0.1:")]
     out(json.dumps({"id": ep.endpoint_id(), "addr": addrs[0] if addrs else "", "ticket": ""}))
@@ -479,6 +504,9 @@ async def main():
                 break
             elif cmd[0] == "connect":
                 conn = await asyncio.wait_for(w(ep.connect_node_addr(A.NodeAddr(cmd[1], None, [cmd[2]]), cmd[3].encode())), 20)
+                out("ok", conn.remote_id(), conn.connection_info().alpn.decode())
+            elif cmd[0] == "connectid":        # connectid <id hex> <alpn>: address from discovery
+                conn = await asyncio.wait_for(w(ep.connect(cmd[1], cmd[2].encode())), 25)
                 out("ok", conn.remote_id(), conn.connection_info().alpn.decode())
             elif cmd[0] == "bidi":
                 s, r = await w(conn.open_bi())

@@ -40,9 +40,11 @@ struct OursToOursTests {
     func serverSide() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: Transport.ProtocolHandler {
+        struct Capture: ProtocolHandler {
             let box: AsyncStreamBox<Connection>
-            func accept(_ connection: Connection) async { box.yield(connection) }
+            func accept(_ peer: any PeerConnection) async {
+                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
+            }
         }
         let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted)))
         let client = try makeEndpoint()
@@ -121,9 +123,11 @@ struct OursToOursTests {
     func backpressure() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: Transport.ProtocolHandler {
+        struct Capture: ProtocolHandler {
             let box: AsyncStreamBox<Connection>
-            func accept(_ connection: Connection) async { box.yield(connection) }
+            func accept(_ peer: any PeerConnection) async {
+                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
+            }
         }
         let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted))) {
             $0.streamReceiveWindow = 64 * 1024
@@ -173,6 +177,110 @@ struct OursToOursTests {
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await server.connectionCount() == 0)
         #expect(try await client.connectionCount() == 0)
+        await client.close()
+        await server.close()
+    }
+
+    @Test("default dual-stack socket: reachable over IPv4 and IPv6")
+    func dualStack() async throws {
+        try requireNamespace()
+        let server = try Endpoint(secretKey: .generate(), router: Router().adding(alpn: testALPN, handler: EchoHandler()))
+        let client = try Endpoint(secretKey: .generate())
+        let v4 = try SocketAddress("127.0.0.1:\(server.localAddress.port)")
+        let v6 = try SocketAddress("[::1]:\(server.localAddress.port)")
+        #expect(server.addr.ipAddresses.contains(v4))
+        #expect(server.addr.ipAddresses.contains(v6))
+        for address in [v4, v6] {
+            let connection = try await client.connect(to: address, id: server.id, alpn: testALPN)
+            #expect(connection.remoteAddress == address)
+            #expect(try await bidiEcho(connection, Array(address.description.utf8)) == Array(address.description.utf8))
+            await connection.close()
+        }
+        await client.close()
+        await server.close()
+    }
+
+    @Test("cancelling a task ends its pending accept, read, datagram wait and connect")
+    func cancellation() async throws {
+        let (server, client, addr) = try pair()
+        let connection = try await client.connect(to: addr, alpn: testALPN)
+        let stream = try await connection.openBidirectionalStream()
+        try await stream.send.write([1])
+        let waits: [Task<Void, Error>] = [
+            Task { _ = try await connection.acceptBidirectionalStream() },
+            Task { _ = try await connection.acceptUnidirectionalStream() },
+            Task { _ = try await connection.receiveDatagram() },
+            Task { _ = try await stream.receive.read() }
+        ]
+        try await Task.sleep(for: .milliseconds(200))
+        for task in waits { task.cancel() }
+        for task in waits {
+            await #expect(throws: CancellationError.self) { try await withTimeout(.seconds(5), "cancelled wait") { try await task.value } }
+        }
+        // The connection and the stream still work afterwards.
+        try await stream.send.finish()
+        #expect(try await stream.receive.readToEnd(limit: 10) == [1])
+
+        let dead = try SocketAddress("127.0.0.1:9")
+        let connect = Task { try await client.connect(to: dead, id: server.id, alpn: testALPN, timeout: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(200))
+        connect.cancel()
+        await #expect(throws: CancellationError.self) { try await withTimeout(.seconds(5), "cancelled connect") { try await connect.value } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await client.connectionCount() == 1)
+        await client.close()
+        await server.close()
+    }
+
+    @Test("connection cap: Initials beyond maxConnections are dropped")
+    func connectionCap() async throws {
+        try requireNamespace()
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: EchoHandler())) { $0.maxConnections = 3 }
+        let client = try makeEndpoint()
+        var open: [Connection] = []
+        for _ in 0..<3 { open.append(try await client.connect(to: server.addr, alpn: testALPN)) }
+        await #expect(throws: TransportError.connectionClosed(.handshakeTimeout)) {
+            _ = try await client.connect(to: server.addr, alpn: testALPN, timeout: .milliseconds(800))
+        }
+        await open[0].close()
+        try await Task.sleep(for: .milliseconds(200))
+        let again = try await client.connect(to: server.addr, alpn: testALPN)
+        #expect(try await bidiEcho(again, [5]) == [5])
+        #expect(open.count == 3)
+        await client.close()
+        await server.close()
+    }
+
+    @Test("stream cap: opening beyond the peer's limit waits until a stream ends")
+    func streamCap() async throws {
+        try requireNamespace()
+        let accepted = AsyncStreamBox<Connection>()
+        struct Capture: ProtocolHandler {
+            let box: AsyncStreamBox<Connection>
+            func accept(_ peer: any PeerConnection) async {
+                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
+            }
+        }
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted))) { $0.maxConcurrentStreams = 2 }
+        let client = try makeEndpoint()
+        let connection = try await client.connect(to: server.addr, alpn: testALPN)
+        let first = try await connection.openBidirectionalStream()
+        let second = try await connection.openBidirectionalStream()
+        try await first.send.write([1])
+        try await second.send.write([2])
+        let third = Task { try await connection.openBidirectionalStream() }
+        try await Task.sleep(for: .milliseconds(500))
+        let serverConnection = try #require(await accepted.next())
+        let incoming = try await serverConnection.acceptBidirectionalStream()
+        // The third open must still be waiting: the server allows two concurrent streams.
+        #expect(try await serverConnection.core.endpoint.submitAndWait { serverConnection.core.streams.count } == 2)
+        try await first.send.finish()
+        #expect(try await incoming.receive.readToEnd(limit: 10) == [1])
+        try await incoming.send.finish()
+        _ = try await first.receive.readToEnd(limit: 10)
+        let opened = try await withTimeout(.seconds(5), "third stream") { try await third.value }
+        try await opened.send.write([3])
+        try await opened.send.finish()
         await client.close()
         await server.close()
     }

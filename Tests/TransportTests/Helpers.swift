@@ -54,8 +54,9 @@ func pattern(_ count: Int, seed: String) -> [UInt8] {
 }
 
 /// Echo server for every stream kind and datagrams, like the Python peers'.
-struct EchoHandler: Transport.ProtocolHandler {
-    func accept(_ connection: Connection) async {
+struct EchoHandler: ProtocolHandler {
+    func accept(_ peer: any PeerConnection) async {
+        guard let connection = (peer as? QUICPeerConnection)?.connection else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while let stream = try? await connection.acceptBidirectionalStream() {

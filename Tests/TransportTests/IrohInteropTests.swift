@@ -44,9 +44,9 @@ struct ClientToIrohTests {
         await endpoint.close()
     }
 
-    @Test("100 concurrent bidi streams on one connection")
-    func concurrentStreams() async throws {
-        let peer = try await IrohPeer(.iroh, mode: "server", alpns: [testALPN])
+    @Test("100 concurrent bidi streams on one connection", arguments: [IrohPeerKind.iroh, .aster])
+    func concurrentStreams(kind: IrohPeerKind) async throws {
+        let peer = try await IrohPeer(kind, mode: "server", alpns: [testALPN])
         defer { peer.stop() }
         let endpoint = try makeEndpoint()
         let connection = try await endpoint.connect(to: try peerAddr(peer), alpn: testALPN)
@@ -65,9 +65,9 @@ struct ClientToIrohTests {
         await endpoint.close()
     }
 
-    @Test("16 MiB bidi transfer, SHA-256 checked")
-    func bulkTransfer() async throws {
-        let peer = try await IrohPeer(.iroh, mode: "server", alpns: [testALPN])
+    @Test("16 MiB bidi transfer, SHA-256 checked", arguments: [IrohPeerKind.iroh, .aster])
+    func bulkTransfer(kind: IrohPeerKind) async throws {
+        let peer = try await IrohPeer(kind, mode: "server", alpns: [testALPN])
         defer { peer.stop() }
         let endpoint = try makeEndpoint()
         let connection = try await endpoint.connect(to: try peerAddr(peer), alpn: testALPN)
@@ -78,9 +78,9 @@ struct ClientToIrohTests {
         await endpoint.close()
     }
 
-    @Test("50 sequential connections")
-    func sequentialConnections() async throws {
-        let peer = try await IrohPeer(.iroh, mode: "server", alpns: [testALPN])
+    @Test("50 sequential connections", arguments: [IrohPeerKind.iroh, .aster])
+    func sequentialConnections(kind: IrohPeerKind) async throws {
+        let peer = try await IrohPeer(kind, mode: "server", alpns: [testALPN])
         defer { peer.stop() }
         let endpoint = try makeEndpoint()
         let addr = try peerAddr(peer)
@@ -94,9 +94,9 @@ struct ClientToIrohTests {
         await endpoint.close()
     }
 
-    @Test("a server whose key differs from the expected id is rejected")
-    func wrongExpectedID() async throws {
-        let peer = try await IrohPeer(.iroh, mode: "server", alpns: [testALPN])
+    @Test("a server whose key differs from the expected id is rejected", arguments: [IrohPeerKind.iroh, .aster])
+    func wrongExpectedID(kind: IrohPeerKind) async throws {
+        let peer = try await IrohPeer(kind, mode: "server", alpns: [testALPN])
         defer { peer.stop() }
         let endpoint = try makeEndpoint()
         let impostor = EndpointAddr(id: Ed25519.SecretKey.generate().publicKey, ipAddresses: [try SocketAddress(peer.address)])
@@ -114,9 +114,9 @@ struct ClientToIrohTests {
         await endpoint.close()
     }
 
-    @Test("an ALPN the server does not serve is refused")
-    func wrongALPN() async throws {
-        let peer = try await IrohPeer(.iroh, mode: "server", alpns: [testALPN])
+    @Test("an ALPN the server does not serve is refused", arguments: [IrohPeerKind.iroh, .aster])
+    func wrongALPN(kind: IrohPeerKind) async throws {
+        let peer = try await IrohPeer(kind, mode: "server", alpns: [testALPN])
         defer { peer.stop() }
         let endpoint = try makeEndpoint()
         do {
@@ -151,10 +151,10 @@ struct IrohToServerTests {
         await endpoint.close()
     }
 
-    @Test("100 concurrent streams, 16 MiB transfer and 50 sequential connections")
-    func load() async throws {
+    @Test("100 concurrent streams, 16 MiB transfer and 50 sequential connections", arguments: [IrohPeerKind.iroh, .aster])
+    func load(kind: IrohPeerKind) async throws {
         let endpoint = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: EchoHandler()))
-        let peer = try await IrohPeer(.iroh, mode: "client")
+        let peer = try await IrohPeer(kind, mode: "client")
         defer { peer.stop() }
         try await peer.command("connect \(endpoint.id.hex) \(endpoint.localAddress) \(testALPN)")
         #expect(try await peer.command("many 100") == ["100"])
@@ -169,10 +169,21 @@ struct IrohToServerTests {
         await endpoint.close()
     }
 
-    @Test("iroh refuses us when it expects another id; an unknown ALPN is refused by us")
-    func refusals() async throws {
+    @Test("iroh reaches our default dual-stack socket over IPv4", arguments: [IrohPeerKind.iroh, .aster])
+    func dualStackServer(kind: IrohPeerKind) async throws {
+        let server = try Endpoint(secretKey: .generate(), router: Router().adding(alpn: testALPN, handler: EchoHandler()))
+        let peer = try await IrohPeer(kind, mode: "client")
+        defer { peer.stop() }
+        let v4 = "127.0.0.1:\(server.localAddress.port)"
+        #expect(try await peer.command("connect \(server.id.hex) \(v4) \(testALPN)") == [server.id.hex, testALPN])
+        #expect(try await peer.command("bidi 0102") == ["0102"])
+        await server.close()
+    }
+
+    @Test("iroh refuses us when it expects another id; an unknown ALPN is refused by us", arguments: [IrohPeerKind.iroh, .aster])
+    func refusals(kind: IrohPeerKind) async throws {
         let endpoint = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: EchoHandler()))
-        let peer = try await IrohPeer(.iroh, mode: "client")
+        let peer = try await IrohPeer(kind, mode: "client")
         defer { peer.stop() }
         let other = Ed25519.SecretKey.generate().publicKey.hex
         await #expect(throws: IrohPeerError.self) {

@@ -38,6 +38,14 @@ void cquic_timerfd_drain(int fd);
 
 void cquic_close_fd(int fd);
 
+/// mDNS: non-blocking UDP socket on 0.0.0.0:5353 (SO_REUSEADDR/SO_REUSEPORT, shared with other
+/// responders) joined to 224.0.0.251 with multicast loopback on. -1 with err filled on failure.
+int cquic_mdns_socket(char *err, size_t errlen);
+/// Sends to 224.0.0.251:5353. 0, or errno.
+int cquic_mdns_send(int fd, const uint8_t *buf, size_t len);
+/// poll() on fd and wakefd: 1 when fd is readable, 0 on timeout/wake, -1 on error.
+int cquic_wait_readable(int fd, int wakefd, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,7 +67,7 @@ public protocol PeerConnection: AnyObject, Sendable {
     func openUnidirectionalStream() async throws -> any PeerStreamWriter
     func acceptUnidirectionalStream() async throws -> any PeerStreamReader
     /// Unreliable datagram (RFC 9221); throws `.limitExceeded` when larger than the peer allows.
-    func sendDatagram(_ bytes: [UInt8]) throws
+    func sendDatagram(_ bytes: [UInt8]) async throws
     func receiveDatagram() async throws -> [UInt8]
     /// Graceful close with an application error code and reason (Proscenium uses 0, "done").
     func close(code: UInt64, reason: String)
