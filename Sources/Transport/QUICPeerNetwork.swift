@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 
 /// Transport's QUIC types seen through Core/Net, so every protocol handler and service written
 /// against `PeerConnection` runs over real QUIC unchanged. Transport errors are mapped to
@@ -130,5 +131,26 @@ public struct QUICPeerDialer: PeerDialer {
             return try await endpoint.connect(to: address.id, alpn: alpn, addressBook: addressBook, timeout: timeout)
         }
         return QUICPeerConnection(connection)
+    }
+}
+
+/// Reserves an ALPN when the endpoint is created for a handler that can only be built afterwards
+/// (services dial through the very endpoint that serves them, as with iroh's Router builder).
+/// Connections that arrive before `bind` are closed with code 0, "starting".
+public final class DeferredProtocolHandler: ProtocolHandler {
+    private let target = Mutex<(any ProtocolHandler)?>(nil)
+
+    public init() {}
+
+    public func bind(_ handler: any ProtocolHandler) {
+        target.withLock { $0 = handler }
+    }
+
+    public func accept(_ connection: any PeerConnection) async {
+        guard let handler = target.withLock({ $0 }) else {
+            connection.close(code: 0, reason: "starting")
+            return
+        }
+        await handler.accept(connection)
     }
 }
