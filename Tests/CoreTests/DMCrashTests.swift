@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 @testable import Core
 
 /// SIGKILL the DM sender process (which also hosts the receiver) at random moments while it sends
@@ -87,16 +88,7 @@ struct DMCrashTests {
     }
 
     static func locate() -> String? {
-        let name = "dm-crash-sender"
-        var candidates: [String] = []
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((exe as NSString).deletingLastPathComponent + "/" + name)
-        }
-        if let argument0 = CommandLine.arguments.first {
-            let absolute = argument0.hasPrefix("/") ? argument0 : FileManager.default.currentDirectoryPath + "/" + argument0
-            candidates.append((absolute as NSString).deletingLastPathComponent + "/" + name)
-        }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        BuiltProducts.locate("dm-crash-sender")
     }
 }
 

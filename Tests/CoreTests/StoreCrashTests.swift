@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 @testable import Core
 import store_crash_writer
 
@@ -123,18 +124,7 @@ struct StoreCrashTests {
 
     /// The writer is built into the same products directory as the test bundle.
     static func locateWriter() -> String? {
-        let name = "store-crash-writer"
-        var candidates: [String] = []
-        if let override = ProcessInfo.processInfo.environment["STORE_CRASH_WRITER"] { candidates.append(override) }
-        if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            candidates.append((exe as NSString).deletingLastPathComponent + "/" + name)
-        }
-        if let argument0 = CommandLine.arguments.first {
-            let absolute = argument0.hasPrefix("/") ? argument0 : FileManager.default.currentDirectoryPath + "/" + argument0
-            candidates.append((absolute as NSString).deletingLastPathComponent + "/" + name)
-        }
-        // Bundle.main/allBundles are deliberately not consulted: they crash in Debian 6.0.3 Foundation.
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        BuiltProducts.locate("store-crash-writer", override: "STORE_CRASH_WRITER")
     }
 }
 
