@@ -32,7 +32,7 @@ let package = Package(
 
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
-                exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md"]),
+                exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md", "Gossip/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "CALSA", "CSpeexDSP"]),
         .executableTarget(
