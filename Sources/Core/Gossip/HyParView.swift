@@ -16,6 +16,12 @@ public struct GossipDelivery<PI: Hashable & Sendable>: Hashable, Sendable {
     /// The previous hop, not the author.
     public var deliveredFrom: PI
     public var scope: DeliveryScope
+
+    public init(content: [UInt8], deliveredFrom: PI, scope: DeliveryScope) {
+        self.content = content
+        self.deliveredFrom = deliveredFrom
+        self.scope = scope
+    }
 }
 
 /// What a topic tells its application.
