@@ -183,3 +183,30 @@ struct GossipServiceTests {
         await nodes[0].service.shutdown()
     }
 }
+
+/// The aster (iroh-gossip 0.97) test peer itself, aster ↔ aster, so the later Swift ↔ aster
+/// interop test starts from a known-good peer.
+@Suite("Aster gossip peer")
+struct AsterGossipPeerTests {
+    @Test(.enabled(if: PythonPeers.isEnabled)) func asterToAsterBroadcast() async throws {
+        let topic = [UInt8](repeating: 0x5a, count: 32)
+        let a = try AsterGossipPeer.start(topic: topic)
+        defer { a.stop() }
+        let b = try AsterGossipPeer.start(topic: topic)
+        defer { b.stop() }
+        #expect(a.id.count == 64 && a.address.hasPrefix("127.0.0.1:"))
+        b.send("PEER \(a.id) \(a.address)")
+        _ = try b.waitFor(prefix: "OK")
+        a.send("JOIN")
+        try await Task.sleep(for: .milliseconds(300))  // a's subscription must exist before b's Join arrives (aster-test-peer.md)
+        b.send("JOIN \(a.id)")
+        _ = try b.waitFor(prefix: "JOINED", timeoutSeconds: 30)
+        _ = try a.waitFor(prefix: "JOINED", timeoutSeconds: 30)
+        a.send("BROADCAST " + Hex.encode(Array("hello from a".utf8)))
+        _ = try a.waitFor(prefix: "SENT")
+        #expect(try b.nextReceived() == Array("hello from a".utf8))
+        b.send("BROADCAST " + Hex.encode([UInt8](repeating: 9, count: 4057)))
+        _ = try b.waitFor(prefix: "SENT")
+        #expect(try a.nextReceived() == [UInt8](repeating: 9, count: 4057))
+    }
+}
