@@ -66,6 +66,24 @@ struct GossipServiceTests {
         return await condition()
     }
 
+    /// Whether the neighbour graph of `members` is connected. Broadcasts made while the overlay is
+    /// still split are lost for the other part (PlumTree has no anti-entropy; iroh neither).
+    static func overlayConnected(_ nodes: [Node], members: [Int]) async -> Bool {
+        var edges: [EndpointID: Set<EndpointID>] = [:]
+        for index in members {
+            for peer in await nodes[index].service.neighbors(topic: topic) {
+                edges[nodes[index].key, default: []].insert(peer)
+                edges[peer, default: []].insert(nodes[index].key)
+            }
+        }
+        var seen: Set<EndpointID> = [nodes[members[0]].key]
+        var frontier = [nodes[members[0]].key]
+        while let next = frontier.popLast() {
+            for peer in edges[next] ?? [] where seen.insert(peer).inserted { frontier.append(peer) }
+        }
+        return members.allSatisfy { seen.contains(nodes[$0].key) }
+    }
+
     @Test func broadcastsReachEveryoneOnceAndDuplicatesAreSuppressed() async throws {
         let network = InMemoryPeerNetwork()
         let nodes = Self.makeNodes(4, network: network)
@@ -74,7 +92,7 @@ struct GossipServiceTests {
         for index in 1..<4 {
             logs.append(EventLog(await nodes[index].service.subscribe(topic: Self.topic, bootstrap: [nodes[index - 1].key])))
         }
-        #expect(await Self.eventually { logs.allSatisfy { !$0.neighbors.isEmpty } })
+        #expect(await Self.eventually { await Self.overlayConnected(nodes, members: Array(0..<4)) })
 
         for (index, node) in nodes.enumerated() {
             try await node.service.broadcast(topic: Self.topic, content: Array("from \(index)".utf8))
@@ -138,6 +156,46 @@ struct GossipServiceTests {
         await nodes[1].service.shutdown()
         #expect(await Self.eventually { log0.neighbors.isEmpty })
         await nodes[0].service.shutdown()
+    }
+
+    @Test func eightServicesSurviveTwoShutdowns() async throws {
+        let network = InMemoryPeerNetwork()
+        let nodes = Self.makeNodes(8, network: network)
+        var logs: [EventLog] = [EventLog(await nodes[0].service.subscribe(topic: Self.topic, bootstrap: []))]
+        for index in 1..<8 {
+            logs.append(EventLog(await nodes[index].service.subscribe(topic: Self.topic, bootstrap: [nodes[index / 2].key])))
+        }
+        #expect(await Self.eventually { await Self.overlayConnected(nodes, members: Array(0..<8)) })
+        var sent: [(origin: Int, content: [UInt8])] = []
+        for round in 0..<20 {
+            let origin = round % 8
+            let content = Array("round \(round)".utf8)
+            try await nodes[origin].service.broadcast(topic: Self.topic, content: content)
+            sent.append((origin, content))
+        }
+        // Everything sent so far reaches everyone (a node shutting down right after a broadcast
+        // may take the only copy with it: PlumTree has no end-to-end retransmission).
+        #expect(await Self.eventually {
+            sent.allSatisfy { item in (0..<8).allSatisfy { $0 == item.origin || logs[$0].received(item.content) == 1 } }
+        })
+        // Two nodes go away (connections closed); the others repair and keep receiving.
+        await nodes[3].service.shutdown()
+        await nodes[6].service.shutdown()
+        let survivors = [0, 1, 2, 4, 5, 7]
+        #expect(await Self.eventually { survivors.allSatisfy { !logs[$0].neighbors.contains(nodes[3].key) && !logs[$0].neighbors.contains(nodes[6].key) } })
+        #expect(await Self.eventually { await Self.overlayConnected(nodes, members: survivors) })
+        for round in 20..<40 {
+            let origin = survivors[round % survivors.count]
+            let content = Array("round \(round)".utf8)
+            try await nodes[origin].service.broadcast(topic: Self.topic, content: content)
+            sent.append((origin, content))
+        }
+        #expect(await Self.eventually {
+            sent.allSatisfy { item in survivors.allSatisfy { $0 == item.origin || logs[$0].received(item.content) == 1 } }
+        })
+        try await Task.sleep(for: .milliseconds(200))
+        for item in sent { for node in survivors where node != item.origin { #expect(logs[node].received(item.content) == 1) } }
+        for node in nodes { await node.service.shutdown() }
     }
 
     /// A hand-written peer on the raw connection: checks the stream layout byte for byte.
