@@ -268,3 +268,101 @@ struct AsterGossipPeerTests {
         #expect(try a.nextReceived() == [UInt8](repeating: 9, count: 4057))
     }
 }
+
+/// A clock that only moves when the test says so.
+final class ManualGossipClock: GossipClock, Sendable {
+    private struct Sleeper {
+        let id: Int
+        let deadline: Duration
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    private let state = Mutex<(now: Duration, nextID: Int, sleepers: [Sleeper])>((.zero, 0, []))
+
+    func now() -> Duration { state.withLock { $0.now } }
+
+    func sleep(for duration: Duration) async throws {
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resumeNow: Bool = state.withLock { s in
+                    if Task.isCancelled { return true }
+                    s.sleepers.append(Sleeper(id: id, deadline: s.now + duration, continuation: continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume(throwing: CancellationError()) }
+            }
+        } onCancel: {
+            let sleeper: Sleeper? = state.withLock { s in
+                guard let index = s.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.sleepers.remove(at: index)
+            }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time forward and wakes every sleeper that is due.
+    func advance(by duration: Duration) {
+        let due: [Sleeper] = state.withLock { s in
+            s.now += duration
+            let due = s.sleepers.filter { $0.deadline <= s.now }
+            s.sleepers.removeAll { $0.deadline <= s.now }
+            return due
+        }
+        for sleeper in due { sleeper.continuation.resume() }
+    }
+}
+
+@Suite("Gossip service with an injected clock")
+struct GossipServiceClockTests {
+    /// Frames a raw peer reads from one incoming stream.
+    final class FrameLog: Sendable {
+        let messages = Mutex<[GossipMessage<EndpointID>]>([])
+    }
+
+    @Test func graftFollowsTheInjectedClock() async throws {
+        let network = InMemoryPeerNetwork()
+        let clock = ManualGossipClock()
+        let key = Ed25519.SecretKey.generate().publicKey
+        let service = GossipService(me: key, dialer: network.dialer(for: key), clock: clock, random: GossipRandom(seed: 7))
+        network.serve(key, alpn: GossipWire.alpn, handler: service)
+        let topic = GossipServiceTests.topic
+        let log = GossipServiceTests.EventLog(await service.subscribe(topic: topic, bootstrap: []))
+
+        let raw = try Ed25519.SecretKey(seed: [UInt8](repeating: 4, count: 32)).publicKey
+        let connection = try await network.dialer(for: raw).connect(to: PeerAddress(id: key), alpn: GossipWire.alpn, timeoutSeconds: 1)
+        let send = try await connection.openUnidirectionalStream()
+        try await send.write(GossipWire.headerFrame(topic: topic) + GossipWire.frame(.swarm(.join(data: nil))))
+        let incoming = try await connection.acceptUnidirectionalStream()
+        let frames = FrameLog()
+        let reader = Task {
+            var decoder = GossipStreamDecoder()
+            while let chunk = try? await incoming.read(maxBytes: 4096) {
+                decoder.append(chunk)
+                while let message = try? decoder.next() { frames.messages.withLock { $0.append(message) } }
+            }
+        }
+        #expect(await GossipServiceTests.eventually { log.neighbors == [raw] })
+
+        // Announce a message the service has not seen: it must wait graft_timeout_1 on *its* clock.
+        let content = Array("announced".utf8)
+        let id = GossipMessageID.of(content: content)
+        try await send.write(GossipWire.frame(.gossip(.ihave([IHaveEntry(id: id, round: 0)]))))
+        let isGraft: @Sendable (GossipMessage<EndpointID>) -> Bool = { $0 == .gossip(.graft(id: id, round: 0)) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!frames.messages.withLock { $0.contains(where: isGraft) })
+        clock.advance(by: .milliseconds(79))
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!frames.messages.withLock { $0.contains(where: isGraft) })
+        clock.advance(by: .milliseconds(1))
+        #expect(await GossipServiceTests.eventually { frames.messages.withLock { $0.contains(where: isGraft) } })
+        // Answer the graft: the payload is delivered once, as round 1 from the raw peer.
+        try await send.write(GossipWire.frame(.gossip(.gossip(GossipPayload(content: content, scope: .swarm(round: 1))))))
+        #expect(await GossipServiceTests.eventually { log.received(content) == 1 })
+        await service.shutdown()
+        reader.cancel()
+        connection.close(code: 0, reason: "done")
+    }
+}

@@ -170,19 +170,21 @@ public actor GossipService: ProtocolHandler {
         addresses[address.id] = address
     }
 
-    /// Leaves every topic, closes every connection, stops timers.
-    public func shutdown() async {
+    /// Leaves every topic (Disconnect to neighbours), then finishes and closes every connection and
+    /// stops the timers. Connections close as soon as their pending frames are written.
+    public func shutdown() {
         for topic in state.topics.keys.sorted() { leave(topic: topic) }
         stopped = true
         for task in timerTasks.values { task.cancel() }
         timerTasks.removeAll()
         for link in links.values {
-            link.outbox.yield(.finishAll)
-            link.outbox.finish()
+            if sendingDoneLinks.contains(link.id) {
+                link.connection.close(code: 0, reason: "close from disconnect")
+            } else {
+                link.outbox.yield(.finishAll)
+                link.outbox.finish()
+            }
         }
-        try? await clock.sleep(for: .milliseconds(50))
-        for link in links.values { link.connection.close(code: 0, reason: "close from disconnect") }
-        links.removeAll()
         peers.removeAll()
     }
 
@@ -414,6 +416,10 @@ public actor GossipService: ProtocolHandler {
 
     private func sendingFinished(linkID: Int) {
         sendingDoneLinks.insert(linkID)
+        if stopped {
+            links[linkID]?.connection.close(code: 0, reason: "close from disconnect")
+            return
+        }
         closeIfIdle(linkID)
     }
 
