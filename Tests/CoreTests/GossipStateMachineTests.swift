@@ -259,6 +259,26 @@ struct GossipStateMachineTests {
         #expect(sim.nodes[2].hasJoined(sim.topic) == false)
     }
 
+    @Test func ownPeerDataIsAdvertisedAndUpdated() {
+        let topic = try! TopicID(bytes: [UInt8](repeating: 1, count: 32))
+        var node = GossipNodeState<Int>(me: 0, myData: [1], rng: GossipRandom(seed: 1))
+        var out = node.handle(topic: topic, .join([5]), now: .zero)
+        #expect(out.contains(.send(to: 5, topic: topic, .swarm(.join(data: [1])))))
+        _ = node.handleAll(.updateMyData([2, 2]), now: .zero)
+        out = node.handle(topic: topic, .join([6]), now: .zero)
+        #expect(out.contains(.send(to: 6, topic: topic, .swarm(.join(data: [2, 2])))))
+        // A topic joined later starts with the new data too.
+        let other = try! TopicID(bytes: [UInt8](repeating: 2, count: 32))
+        out = node.handle(topic: other, .join([7]), now: .zero)
+        #expect(out.contains(.send(to: 7, topic: other, .swarm(.join(data: [2, 2])))))
+        // Peer data learned from others is surfaced for address lookup.
+        out = node.handle(topic: topic, .message(from: 9, .swarm(.join(data: [3]))), now: .zero)
+        #expect(out.contains(.peerData(9, [3])))
+        // Frames for a topic we never joined are ignored.
+        let unknown = try! TopicID(bytes: [UInt8](repeating: 3, count: 32))
+        #expect(node.handle(topic: unknown, .message(from: 9, .swarm(.join(data: nil))), now: .zero).isEmpty)
+    }
+
     @Test func twelveNodes200BroadcastsWithThreeCrashes() {
         var sim = GossipSimulation(nodeCount: 12, seed: 2026)
         sim.join(0, bootstrap: [])

@@ -165,6 +165,11 @@ public actor GossipService: ProtocolHandler {
 
     public func neighbors(topic: TopicID) -> [EndpointID] { state.neighbors(of: topic) }
 
+    /// Our own addresses changed: later Join/Neighbor/Shuffle messages advertise the new ones.
+    public func updateAddresses(_ info: GossipAddrInfo) {
+        run(state.handleAll(.updateMyData(info.encoded()), now: clock.now()))
+    }
+
     /// Tells the service where a peer can be dialled (bootstrap peers, tickets).
     public func addAddress(_ address: PeerAddress) {
         addresses[address.id] = address
