@@ -109,4 +109,67 @@ struct GossipInteropTests {
         #expect(try aster.nextReceived() == Array("back".utf8))
         await ours.stop()
     }
+
+    @Test("a mixed swarm of 4 ours + 4 aster nodes delivers 100 broadcasts from random members to every member")
+    func mixedSwarm() async throws {
+        var rng = SeededRandom(seed: 44)
+        let seed = try AsterGossipPeer.start(topic: topic)
+        var asters = [seed]
+        defer { for aster in asters { aster.stop() } }
+        seed.send("JOIN")
+        try await Task.sleep(for: .milliseconds(300))
+        let seedID = try EndpointID(hex: seed.id)
+        var ours: [OurGossipNode] = []
+        var iterators: [AsyncStream<GossipEvent>.Iterator] = []
+        for _ in 0..<4 {
+            let node = try OurGossipNode()
+            await node.gossip.addAddress(PeerAddress(id: seedID, directAddresses: [seed.address]))
+            let subscription = try await node.gossip.subscribe(topic: topic, bootstrap: [seedID])
+            var events = subscription.events.makeAsyncIterator()
+            #expect(await next(&events) { if case .neighborUp = $0 { return true } else { return false } } != nil)
+            ours.append(node)
+            iterators.append(events)
+        }
+        for index in 1..<4 {
+            let aster = try AsterGossipPeer.start(topic: topic)
+            asters.append(aster)
+            let contact = ours[index % ours.count]
+            aster.send("PEER \(contact.endpoint.id.hex) \(contact.endpoint.localAddress)")
+            aster.send("JOIN \(contact.endpoint.id.hex)")
+            _ = try aster.waitFor(prefix: "JOINED", timeoutSeconds: 20)
+        }
+        try await Task.sleep(for: .milliseconds(500))   // let neighbour views settle
+
+        // 100 broadcasts from random members; each member must receive every one it did not send.
+        var expectedOurs = [Set<String>](repeating: [], count: ours.count)
+        var expectedAsters = [Set<String>](repeating: [], count: asters.count)
+        for message in 0..<100 {
+            let text = "m\(message)"
+            let sender = Int(rng.next(upTo: 8))
+            if sender < 4 {
+                try await ours[sender].gossip.broadcast(topic: TopicID(bytes: topic), content: Array(text.utf8))
+            } else {
+                asters[sender - 4].send("BROADCAST \(Hex.encode(Array(text.utf8)))")
+            }
+            for i in 0..<ours.count where i != sender { expectedOurs[i].insert(text) }
+            for i in 0..<asters.count where i + 4 != sender { expectedAsters[i].insert(text) }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        for i in 0..<ours.count {
+            var got = Set<String>()
+            while got.count < expectedOurs[i].count {
+                guard let event = await next(&iterators[i], seconds: 20, where: isReceived), let bytes = content(event) else { break }
+                got.insert(String(decoding: bytes, as: UTF8.self))
+            }
+            #expect(got == expectedOurs[i], "our node \(i) missed \(expectedOurs[i].subtracting(got).sorted())")
+        }
+        for i in 0..<asters.count {
+            var got = Set<String>()
+            while got.count < expectedAsters[i].count, let bytes = try? asters[i].nextReceived(timeoutSeconds: 20) {
+                got.insert(String(decoding: bytes, as: UTF8.self))
+            }
+            #expect(got == expectedAsters[i], "aster node \(i) missed \(expectedAsters[i].subtracting(got).sorted())")
+        }
+        for node in ours { await node.stop() }
+    }
 }
