@@ -63,7 +63,9 @@ let package = Package(
         .executableTarget(name: "dm-crash-sender", dependencies: ["Core", "TestSupport"], path: "Tests/Tools/DMCrashSender",
                           exclude: ["README.md"]),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer", "dm-crash-sender"]),
-        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
+        // Runs an endpoint in its own process, so tests can put endpoints in separate namespaces.
+        .executableTarget(name: "transport-peer", dependencies: ["Core", "Transport"], path: "Tests/Tools/TransportPeer"),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport", "transport-peer"]),
         .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"])
     ]
