@@ -109,3 +109,9 @@ debootstrap_into() {
     rm -rf --one-file-system "$root"
     mv "$root.partial" "$root"
 }
+
+logged() { # logged LOGFILE CMD... — shows and saves CMD's output, keeps its exit status
+    local log=$1; shift
+    "$@" 2>&1 | tee "$log"
+    return "${PIPESTATUS[0]}"
+}
