@@ -76,6 +76,9 @@ mount_chroot() { # mount_chroot ROOT [with-swift-packages]
         mount -o remount,bind,ro "$root/opt/swift-packages"
         MOUNTED+=("$root/opt/swift-packages")
     fi
+    # A rootfs with systemd-resolved has resolv.conf -> /run/systemd/resolve/…, dangling in a chroot:
+    # replace it with the host's file (build-sd-image restores the link in the final image).
+    [ -L "$root/etc/resolv.conf" ] && rm -f "$root/etc/resolv.conf"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 }
 unmount_chroot() {
