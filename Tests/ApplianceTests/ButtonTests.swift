@@ -141,6 +141,20 @@ struct GPIOControllerTests {
         #expect(c.snapshot(chip: "gpiochip0").lastEvent == "answer: hang_up")
     }
 
+    @Test func transmitLEDFollowsPushToTalkAndRelayLEDFollowsRelaying() {
+        var c = GPIOController(buttons: [(.pushToTalk, 27)], leds: [("transmit", 25), ("relay", 26)],
+                               debounceMillis: 20, longPressMillis: 1000, startMillis: 0)
+        #expect(c.ledChanges(atMillis: 0).map(\.lit) == [false, false])
+        _ = c.edge(offset: 27, active: true, atMillis: 100)
+        #expect(c.advance(toMillis: 130) == [.init(role: .pushToTalk, action: .startTalking)])
+        #expect(c.ledChanges(atMillis: 130).map { [$0.offset: $0.lit] } == [[25: true]])
+        _ = c.edge(offset: 27, active: false, atMillis: 500)
+        #expect(c.advance(toMillis: 530) == [.init(role: .pushToTalk, action: .stopTalking)])
+        #expect(c.ledChanges(atMillis: 530).map { [$0.offset: $0.lit] } == [[25: false]])
+        c.setRelaying(true)
+        #expect(c.ledChanges(atMillis: 600).map { [$0.offset: $0.lit] } == [[26: true]])
+    }
+
     @Test func longPressRejectsWhileRinging() {
         var c = controller()
         c.setPhase(.ringing, atMillis: 0)

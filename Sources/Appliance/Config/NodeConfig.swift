@@ -95,7 +95,8 @@ public struct NodeConfig: Sendable {
         GPIOConfig(board: string("gpio.board"), chip: string("gpio.chip"),
                    pttLine: line("gpio.ptt_line"), answerLine: line("gpio.answer_line"),
                    hangupLine: line("gpio.hangup_line"), onlineLED: line("gpio.led_online"),
-                   callLED: line("gpio.led_call"), activeLow: bool("gpio.active_low"),
+                   callLED: line("gpio.led_call"), transmitLED: line("gpio.led_transmit"),
+                   relayLED: line("gpio.led_relay"), activeLow: bool("gpio.active_low"),
                    bias: string("gpio.bias"), debounceMillis: int("gpio.debounce_ms"),
                    longPressMillis: int("gpio.long_press_ms"))
     }
@@ -116,6 +117,8 @@ public struct GPIOConfig: Sendable, Equatable {
     public var hangupLine: Int?
     public var onlineLED: Int?
     public var callLED: Int?
+    public var transmitLED: Int?
+    public var relayLED: Int?
     public var activeLow: Bool
     public var bias: String
     public var debounceMillis: Int

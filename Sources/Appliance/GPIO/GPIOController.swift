@@ -9,7 +9,7 @@ struct GPIOController: Sendable {
     }
 
     struct LED: Sendable {
-        /// "online" or "call".
+        /// "online", "call", "transmit" or "relay".
         let role: String
         let offset: UInt32
         var lit: Bool?
@@ -78,8 +78,18 @@ struct GPIOController: Sendable {
         return decisions
     }
 
+    /// Whether this box currently relays a Stage (set by the relay service).
+    private(set) var relaying = false
+
+    mutating func setRelaying(_ active: Bool) { relaying = active }
+
     func pattern(for led: LED) -> LEDPattern {
-        led.role == "online" ? .on : LEDPattern.callLED(for: phase, talking: talking)
+        switch led.role {
+        case "online": return .on
+        case "transmit": return talking ? .on : .off
+        case "relay": return relaying ? .on : .off
+        default: return LEDPattern.callLED(for: phase, talking: talking)
+        }
     }
 
     /// LED levels that changed since the last call, to write to the lines.

@@ -102,6 +102,8 @@ final class GPIOWorker: @unchecked Sendable {
         var leds: [(String, UInt32)] = []
         if let line = config.onlineLED { leds.append(("online", UInt32(line))) }
         if let line = config.callLED { leds.append(("call", UInt32(line))) }
+        if let line = config.transmitLED { leds.append(("transmit", UInt32(line))) }
+        if let line = config.relayLED { leds.append(("relay", UInt32(line))) }
         self.buttons = buttons
         self.leds = leds
 
