@@ -18,6 +18,9 @@ struct cgpiod_chip { struct gpiod_chip *chip; };
 struct cgpiod_request {
     struct gpiod_line_bulk bulk;
     unsigned int offsets[CGPIOD_MAX_LINES];
+    /* Output levels of every line of the request: v1 sets values per request handle, so one line
+       is changed by writing the whole set (a one-line bulk would write index 0 of the handle). */
+    int values[CGPIOD_MAX_LINES];
     size_t count;
 };
 
@@ -104,7 +107,8 @@ int cgpiod_get_values(cgpiod_request *req, int *values) {
 int cgpiod_set_value(cgpiod_request *req, unsigned int offset, int value) {
     for (size_t i = 0; i < req->count; i++) {
         if (req->offsets[i] == offset) {
-            return gpiod_line_set_value(gpiod_line_bulk_get_line(&req->bulk, (unsigned int)i), value ? 1 : 0) < 0 ? -1 : 0;
+            req->values[i] = value ? 1 : 0;
+            return gpiod_line_set_value_bulk(&req->bulk, req->values) < 0 ? -1 : 0;
         }
     }
     errno = EINVAL;
