@@ -18,7 +18,8 @@ struct ProsceniumNodeCommand: AsyncParsableCommand {
         node.data_dir from the configuration file, else ~/.local/share/proscenium.
         """,
         version: NodeVersion.string,
-        subcommands: [RunCommand.self, InitCommand.self, IdentityCommand.self, CtlCommand.self, SetPinCommand.self],
+        subcommands: [RunCommand.self, InitCommand.self, IdentityCommand.self, CtlCommand.self, SetPinCommand.self,
+                      AudioCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }
