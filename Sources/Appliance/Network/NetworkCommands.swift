@@ -152,11 +152,15 @@ enum NetworkCommands {
                 throw AdminCommandError("follow: cannot ask \(ticket.addr.id.hex.prefix(12)) who it is: \(error)")
             }
         }
+        let synced: SyncResult?
         do {
-            return output(try await SocialCommands(service: service).follow(master))
+            synced = try await service.follow(master: master)
         } catch {
             throw AdminCommandError("follow: \(error)")
         }
+        let note = synced.map { ", synced \($0.postsAccepted) posts" } ?? ", not synced yet (peer unreachable)"
+        return CommandOutput(text: "following \(master.prefix(12))\(note)",
+                             json: .object(["following": .string(master), "sync": synced.map(syncJSON) ?? .null]))
     }
 
     static func profile(_ commands: SocialCommands, _ arguments: [String],
@@ -186,8 +190,13 @@ enum NetworkCommands {
                  "interactions": .int(result.interactionsAccepted)])
     }
 
+    /// Scalars are wrapped as {"value": ...}: `ctl --json` prints objects and arrays only.
     static func output(_ reply: SocialCommandReply) -> CommandOutput {
-        CommandOutput(text: reply.text, json: JSONValue(wire: reply.value))
+        let json = JSONValue(wire: reply.value)
+        switch json {
+        case .object, .array: return CommandOutput(text: reply.text, json: json)
+        default: return CommandOutput(text: reply.text, json: .object(["value": json]))
+        }
     }
 
     static func output(_ reply: DMService.CommandOutput) -> CommandOutput {
