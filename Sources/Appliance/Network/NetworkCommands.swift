@@ -158,6 +158,8 @@ enum NetworkCommands {
         } catch {
             throw AdminCommandError("follow: \(error)")
         }
+        // Messages queued for this person can go out now that we know where they are.
+        if let key = try? Ed25519.PublicKey(hex: master) { await components.dm?.peerReachable(key) }
         let note = synced.map { ", synced \($0.postsAccepted) posts" } ?? ", not synced yet (peer unreachable)"
         return CommandOutput(text: "following \(master.prefix(12))\(note)",
                              json: .object(["following": .string(master), "sync": synced.map(syncJSON) ?? .null]))
