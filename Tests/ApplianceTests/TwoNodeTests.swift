@@ -2,6 +2,7 @@ import Core
 import Foundation
 import TestSupport
 import Testing
+import Transport
 @testable import Appliance
 #if canImport(Glibc)
 import Glibc
@@ -11,10 +12,12 @@ import Glibc
 final class RunningNode {
     let data: String
     let logPath: String
+    let listen: String
     private(set) var process: Process
 
-    init(data: String) throws {
+    init(data: String, listen: String = "127.0.0.1:0") throws {
         self.data = data
+        self.listen = listen
         logPath = data + ".log"
         process = Process()
         try start()
@@ -24,7 +27,7 @@ final class RunningNode {
     func start() throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0", "--log-level", "debug"]
+        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"]
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "PROSCENIUM_DATA_DIR")
         environment.removeValue(forKey: "NOTIFY_SOCKET")
@@ -73,11 +76,11 @@ final class RunningNode {
 
     func kill() { if process.isRunning { process.interrupt(); Glibc.kill(process.processIdentifier, SIGKILL) } }
 
-    static func make(in directory: TemporaryDirectory, name: String) throws -> RunningNode {
+    static func make(in directory: TemporaryDirectory, name: String, listen: String = "127.0.0.1:0") throws -> RunningNode {
         let data = directory.path + "/" + name
         let initialised = try NodeBinary.run(["init", "--data-dir", data])
         guard initialised.status == 0 else { throw NodeTestError("init \(name): \(initialised.stderr)") }
-        return try RunningNode(data: data)
+        return try RunningNode(data: data, listen: listen)
     }
 }
 
@@ -163,6 +166,25 @@ struct TwoNodeTests {
 
         #expect(a.terminate(), "A did not exit 0 within 5 s:\n\(a.log_())")
         #expect(b.terminate(), "B did not exit 0 within 5 s:\n\(b.log_())")
+    }
+
+    @Test func wildcardListenAdvertisesInterfaceAddresses() throws {
+        try NetworkIsolation.assertLoopbackOnly()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let node = try RunningNode.make(in: dir, name: "w", listen: "0.0.0.0:0")
+        defer { node.kill() }
+        let status = try node.json(["status"])
+        let addresses = try #require(status["listen_addresses"] as? [String])
+        // The namespace has only lo: the one interface address, with the bound port.
+        #expect(addresses.count == 1)
+        #expect(addresses.first?.hasPrefix("127.0.0.1:") == true && addresses.first != "127.0.0.1:0")
+        let ticketText = try #require(try node.json(["ticket", "--no-qr"])["ticket"] as? String)
+        let ticket = try EndpointTicket(parsing: ticketText)
+        #expect(ticket.addr.ipAddresses.map(\.description) == addresses)
+        let identity = try node.json(["identity"])
+        #expect(ticket.addr.id.hex == identity["transport_id"] as? String)
+        #expect(node.terminate())
     }
 
     @Test func restartedNodeCatchesUpBySync() throws {

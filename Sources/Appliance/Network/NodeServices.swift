@@ -147,12 +147,12 @@ actor SocialNodeService: Service {
         timers = Task {
             var elapsed: UInt64 = 0
             // First sync right away: catch up on what was posted while we were down.
-            await social.syncAll()
+            _ = await social.syncAll()
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
                 elapsed += 1
                 if elapsed % heartbeat == 0 { await social.heartbeat() }
-                if syncEvery > 0, elapsed % syncEvery == 0 { await social.syncAll() }
+                if syncEvery > 0, elapsed % syncEvery == 0 { _ = await social.syncAll() }
             }
         }
     }

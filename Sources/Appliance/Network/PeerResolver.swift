@@ -9,6 +9,10 @@ actor PeerResolver {
     private let components: NodeComponents
     private let logger: Logger
     private var inFlight: [String: Task<String?, Never>] = [:]
+    /// Peers whose lookup failed, with when: not asked again for `retryAfterNanos`, so a peer that
+    /// does not serve peer/1 is not dialled back on every connection it makes.
+    private var failedAt: [String: UInt64] = [:]
+    static let retryAfterNanos: UInt64 = 60_000_000_000
 
     init(components: NodeComponents, logger: Logger) {
         self.components = components
@@ -20,6 +24,7 @@ actor PeerResolver {
         guard let social = components.social else { return nil }
         if let known = try? social.directory.masterHex(forTransportID: endpoint.hex) { return known }
         if let running = inFlight[endpoint.hex] { return await running.value }
+        if let failed = failedAt[endpoint.hex], MonotonicClock.nanoseconds() - failed < Self.retryAfterNanos { return nil }
         let logger = self.logger
         let lookup = Task<String?, Never> {
             do {
@@ -34,6 +39,7 @@ actor PeerResolver {
         inFlight[endpoint.hex] = lookup
         let master = await lookup.value
         inFlight[endpoint.hex] = nil
+        failedAt[endpoint.hex] = master == nil ? MonotonicClock.nanoseconds() : nil
         return master
     }
 }
