@@ -93,7 +93,7 @@ enum BuiltinCommands {
         }
         let counts = await peerCounts(components: components)
         let following = components.social.map { (try? $0.store.following(of: $0.me).map(\.pubkey)) ?? [] } ?? []
-        var known: [JSONValue] = [], lines = ["\(counts.connected) connections open, \(counts.known) peers with known addresses"]
+        var known: [JSONValue] = [], lines = ["\(counts.connected) connections open, \(counts.known) known peers (address book)"]
         for master in following {
             let transports = (try? components.social?.directory.transportIDs(forHex: master)) ?? []
             let addresses = transports.compactMap { try? Ed25519.PublicKey(hex: $0) }
