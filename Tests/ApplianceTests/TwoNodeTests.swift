@@ -184,6 +184,18 @@ struct TwoNodeTests {
         #expect(ticket.addr.ipAddresses.map(\.description) == addresses)
         let identity = try node.json(["identity"])
         #expect(ticket.addr.id.hex == identity["transport_id"] as? String)
+
+        // Bad input is refused with a message that names it.
+        let unknownPeer = try NodeBinary.run(["ctl", "--data-dir", node.data, "dm", "nobody", "hi"])
+        #expect(unknownPeer.status != 0)
+        #expect(unknownPeer.stderr.contains("\"nobody\" is neither a 64-hex master key nor the name of someone you follow"))
+        let badTicket = try NodeBinary.run(["ctl", "--data-dir", node.data, "follow", "endpointnotaticket"])
+        #expect(badTicket.status != 0)
+        #expect(badTicket.stderr.contains("not a valid endpoint ticket"))
+        let empty = try node.jsonValue(["feed"]) as? [Any]
+        #expect(empty?.isEmpty == true)
+        let synced = try node.json(["sync"])
+        #expect(synced["followed"] as? Int == 0)
         #expect(node.terminate())
     }
 
