@@ -96,7 +96,9 @@ struct ControlSocketTests {
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("unknown command"))
         let help = try NodeBinary.run(["ctl", "--data-dir", data, "help"])
-        for name in ["status", "identity", "ticket", "peers", "config", "log", "shutdown", "help"] {
+        for name in ["status", "identity", "ticket", "peers", "config", "log", "shutdown", "help", "post", "reply", "like", "repost",
+                     "delete", "follow", "unfollow", "feed", "profile", "followers", "following", "mute", "block",
+                     "notifications", "dm", "dms", "dm-log", "sync"] {
             #expect(help.stdout.contains("  \(name) "), "help lacks \(name)")
         }
         let ticket = try NodeBinary.run(["ctl", "--data-dir", data, "ticket"])
@@ -111,7 +113,7 @@ struct ControlSocketTests {
         // `ctl` without a command: a console over the socket, one command per input line.
         let batch = try NodeBinary.run(["ctl", "--data-dir", data], input: "peers\nbogus\nconfig get relay.max_listeners\n")
         #expect(batch.status == 0)
-        #expect(batch.stdout.contains("no peers connected"))
+        #expect(batch.stdout.contains("connections open"))
         #expect(batch.stdout.contains("error: unknown command 'bogus'"))
         #expect(batch.stdout.contains("relay.max_listeners = 7"))
 
@@ -124,7 +126,7 @@ struct ControlSocketTests {
         messages += notify.drain()
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") })
-        #expect(messages.contains { $0.contains("STATUS=running: 2 services") })
+        #expect(messages.contains { $0.contains("STATUS=running: 5 services") })
         #expect(!FileManager.default.fileExists(atPath: data + "/control.sock"))
         let log2 = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log2.contains("<5>node: stopping (SIGTERM)"))

@@ -58,7 +58,7 @@ struct MetricsTests {
         #expect(response.contains("Content-Type: text/plain; version=0.0.4"))
         #expect(response.contains("proscenium_service_up{service=\"control\"} 1"))
         #expect(response.contains("proscenium_service_up{service=\"metrics\"} 1"))
-        #expect(response.contains("proscenium_service_restarts_total{service=\"network\"} 0"))
+        #expect(response.contains("proscenium_service_restarts_total{service=\"transport\"} 0"))
         #expect(response.contains("proscenium_build_info{version=\"\(NodeVersion.string)\"} 1"))
         #expect(try httpGet(host: address.host, port: address.port, path: "/").hasPrefix("HTTP/1.0 404"))
 

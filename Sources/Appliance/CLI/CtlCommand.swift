@@ -39,7 +39,8 @@ struct CtlCommand: ParsableCommand {
                            logger: logger).runHere()
             return
         }
-        let response = try client.send(command: name, arguments: Array(command.dropFirst()))
+        // follow and sync wait for the peer (connect + identity + sync), longer than a local command.
+        let response = try client.send(command: name, arguments: Array(command.dropFirst()), timeoutSeconds: 30)
         guard response.ok else { throw CommandFailure(response.error ?? "command failed") }
         if json {
             print(JSONText.encode(response.data))

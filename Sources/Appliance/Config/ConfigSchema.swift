@@ -46,7 +46,7 @@ public enum ConfigSchema {
 
         ConfigKey(section: "network", name: "listen", kind: .hostPort, defaultValue: .string("0.0.0.0:0"),
                   help: "UDP address the node's QUIC endpoint binds (port 0: any free port).", live: false),
-        ConfigKey(section: "network", name: "mdns", kind: .bool, defaultValue: .bool(true),
+        ConfigKey(section: "network", name: "mdns", kind: .bool, defaultValue: .bool(false),
                   help: "Announce and discover peers on the local network with mDNS.", live: false),
 
         ConfigKey(section: "console", name: "enabled", kind: .bool, defaultValue: .bool(true),

@@ -3,12 +3,13 @@ import Core
 /// The admin commands every node has: status, identity, ticket, peers, config, log, shutdown.
 /// Other services add theirs to the same registry.
 enum BuiltinCommands {
-    static func register(in registry: CommandRegistry, state: NodeState, supervisor: Supervisor, latch: ShutdownLatch) {
+    static func register(in registry: CommandRegistry, state: NodeState, supervisor: Supervisor, latch: ShutdownLatch,
+                         components: NodeComponents) {
         registry.register(AdminCommand(
             name: "status", summary: "Identity, uptime, version, peers, audio, GPIO, relay and services.",
-            details: "Peers and relay load are placeholders until the transport and relay services are merged."
+            details: "Relay load is a placeholder until the relay service is merged."
         ) { _ in
-            await status(state: state, supervisor: supervisor)
+            await status(state: state, supervisor: supervisor, components: components)
         })
 
         registry.register(AdminCommand(name: "identity", summary: "This node's public keys and ticket.") { _ in
@@ -34,9 +35,9 @@ enum BuiltinCommands {
         })
 
         registry.register(AdminCommand(
-            name: "peers", summary: "Connected peers (placeholder until the transport is merged)."
+            name: "peers", summary: "Open QUIC connections, and the peers whose addresses this node knows."
         ) { _ in
-            CommandOutput(text: "no peers connected (transport not running yet)", json: .object(["peers": .array([])]))
+            await peers(components: components)
         })
 
         registry.register(AdminCommand(
@@ -79,11 +80,40 @@ enum BuiltinCommands {
         }
     }
 
-    static func status(state: NodeState, supervisor: Supervisor) async -> CommandOutput {
+    static func peerCounts(components: NodeComponents) async -> (connected: Int, known: Int, following: Int) {
+        let connected = (try? await components.endpoint?.connectionCount()) ?? 0
+        let known = components.addressBook?.count ?? 0
+        let following = components.social.map { (try? $0.store.following(of: $0.me).count) ?? 0 } ?? 0
+        return (connected, known, following)
+    }
+
+    static func peers(components: NodeComponents) async -> CommandOutput {
+        guard components.endpoint != nil else {
+            return CommandOutput(text: "transport not running", json: .object(["connected": .int(0), "known": .array([])]))
+        }
+        let counts = await peerCounts(components: components)
+        let following = components.social.map { (try? $0.store.following(of: $0.me).map(\.pubkey)) ?? [] } ?? []
+        var known: [JSONValue] = [], lines = ["\(counts.connected) connections open, \(counts.known) known peers (address book)"]
+        for master in following {
+            let transports = (try? components.social?.directory.transportIDs(forHex: master)) ?? []
+            let addresses = transports.compactMap { try? Ed25519.PublicKey(hex: $0) }
+                .flatMap { components.addressBook?.addr(for: $0)?.ipAddresses.map(\.description) ?? [] }
+            known.append(.object(["master": .string(master), "transport_ids": .array(transports.map { .string($0) }),
+                                  "addresses": .array(addresses.map { .string($0) })]))
+            lines.append("following \(master.prefix(16)) at " + (addresses.isEmpty ? "(no address)" : addresses.joined(separator: ", ")))
+        }
+        return CommandOutput(text: lines.joined(separator: "\n"),
+                             json: .object(["connected": .int(counts.connected), "known": .int(counts.known),
+                                            "following": .array(known)]))
+    }
+
+    static func status(state: NodeState, supervisor: Supervisor, components: NodeComponents) async -> CommandOutput {
         let config = await state.config
         let report = await state.identityReport
         let uptime = await state.uptimeSeconds
-        let bound = await state.boundAddress
+        let addresses = await state.listenAddresses
+        let bound = addresses.first
+        let counts = await peerCounts(components: components)
         let gpio = await state.gpio
         let services = await supervisor.states
         let name = config.nodeName.isEmpty ? "(unnamed)" : config.nodeName
@@ -103,7 +133,10 @@ enum BuiltinCommands {
             "config_file": config.filePath.map { .string($0) } ?? .null,
             "identity": .object(report.json.mapValues(jsonValue)),
             "listen": bound.map { .string($0) } ?? .null,
-            "peers": .object(["connected": .int(0), "placeholder": .bool(true)]),
+            "listen_addresses": .array(addresses.map { .string($0) }),
+            "peers": .object(["connected": .int(counts.connected), "known": .int(counts.known),
+                              "following": .int(counts.following)]),
+            "feed_published": .int(components.publisher.publishedCount),
             "audio": audio,
             "gpio": gpio.json,
             "relay": relay,
@@ -114,7 +147,8 @@ enum BuiltinCommands {
             "Proscenium Node \(NodeVersion.string) — \(name), up \(formatDuration(uptime))",
             "master  \(report.masterPublicKey)",
             "node id \(report.transportID)",
-            "listen  \(bound ?? "not bound")    peers 0 (transport pending)",
+            "listen  \(addresses.isEmpty ? "not bound" : addresses.joined(separator: " "))",
+            "peers   \(counts.connected) connected, \(counts.known) known, following \(counts.following)",
             "audio   " + (config.audioBackend == "none" ? "none"
                            : "in \(config.audioInput), out \(config.audioOutput), aec \(config.audioEchoCancellation ? "on" : "off")"),
             "gpio    " + (gpio.enabled ? "\(gpio.chip): " + (gpio.lines + gpio.leds).map { "\($0.role)=\($0.active ? "on" : "off")" }.joined(separator: " ")

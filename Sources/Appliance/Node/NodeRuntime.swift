@@ -3,6 +3,8 @@ import Foundation
 
 /// Wires the node together: logging, identity, services under the supervisor, signals, systemd.
 final class NodeRuntime: Sendable {
+    /// How often followed authors are synced over peer/1 (until gossip delivers posts live).
+    static let syncIntervalSeconds: UInt64 = 60
     let config: NodeConfig
     let dataDirectory: String
     let environment: [String: String]
@@ -44,8 +46,16 @@ final class NodeRuntime: Sendable {
         let reporter = FailureReporter(supervisorBox)
 
         // Start order; stopped in reverse. The consoles come last so their prompt follows the start-up log.
+        // database → transport → social → DM → control socket → (GPIO, metrics) → consoles.
+        let components = NodeComponents()
+        let resolver = PeerResolver(components: components, logger: logger.child("peers"))
         var services: [any Service] = [
-            NetworkPlaceholderService(listen: config.listen, state: state, logger: logger.child("network")),
+            DatabaseService(directory: dataDirectory, components: components, logger: logger.child("database")),
+            TransportService(identity: identity, listen: config.listen, mdns: config.mdns, dataDirectory: dataDirectory,
+                             components: components, state: state, logger: logger.child("transport")),
+            SocialNodeService(identity: identity, components: components, resolver: resolver,
+                              syncIntervalSeconds: NodeRuntime.syncIntervalSeconds, logger: logger.child("social")),
+            DMNodeService(identity: identity, components: components, resolver: resolver, logger: logger.child("dm")),
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
         ]
         if config.gpio.enabled {
@@ -72,7 +82,8 @@ final class NodeRuntime: Sendable {
         }
         let supervisor = Supervisor(services: services, logger: logger.child("supervisor"))
         supervisorBox.supervisor = supervisor
-        BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch)
+        BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch, components: components)
+        NetworkCommands.register(in: registry, components: components)
 
         SignalWaiter { signal in
             Task { await latch.trigger(signalName(signal)) }

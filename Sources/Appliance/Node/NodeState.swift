@@ -7,7 +7,8 @@ actor NodeState {
     let startedAtNanos: UInt64
     let logSink: StreamLogSink
     private(set) var config: NodeConfig
-    private(set) var boundAddress: String?
+    /// Addresses peers can dial (interface addresses when bound to a wildcard); empty while the transport is down.
+    private(set) var listenAddresses: [String] = []
     private(set) var metricsAddress: String?
     private(set) var gpio: GPIOSnapshot = GPIOSnapshot(enabled: false, chip: "", lines: [], leds: [], lastEvent: nil)
 
@@ -21,7 +22,8 @@ actor NodeState {
 
     var uptimeSeconds: UInt64 { (MonotonicClock.nanoseconds() - startedAtNanos) / 1_000_000_000 }
 
-    func setBoundAddress(_ address: String?) { boundAddress = address }
+    func setListenAddresses(_ addresses: [String]) { listenAddresses = addresses }
+    var boundAddress: String? { listenAddresses.first }
     func setMetricsAddress(_ address: String?) { metricsAddress = address }
     func setGPIO(_ snapshot: GPIOSnapshot) { gpio = snapshot }
 
@@ -33,7 +35,7 @@ actor NodeState {
     }
 
     var identityReport: IdentityReport {
-        IdentityReport(identity: identity, addresses: boundAddress.map { [$0] } ?? [])
+        IdentityReport(identity: identity, addresses: listenAddresses)
     }
 }
 

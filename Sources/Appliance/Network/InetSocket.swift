@@ -3,37 +3,6 @@ import Core
 import Glibc
 #endif
 
-/// PLACEHOLDER until Transport's endpoint service is merged: binds the configured UDP listen address
-/// (so `--listen` is validated, the port is reserved and `status`/`ticket` show the real address).
-/// Transport replaces this service with the iroh-compatible QUIC endpoint on the same address.
-actor NetworkPlaceholderService: Service {
-    nonisolated let name = "network"
-    private let listen: HostPort
-    private let state: NodeState
-    private let logger: Logger
-    private var fd: Int32 = -1
-
-    init(listen: HostPort, state: NodeState, logger: Logger) {
-        self.listen = listen
-        self.state = state
-        self.logger = logger
-    }
-
-    func start() async throws {
-        let socketFD = try InetSocket.bind(listen, type: Int32(SOCK_DGRAM.rawValue))
-        fd = socketFD
-        let bound = SocketAddressText.local(of: socketFD) ?? listen.description
-        await state.setBoundAddress(bound)
-        logger.info("listening on UDP \(bound) (placeholder until the QUIC transport is merged)")
-    }
-
-    func stop() async {
-        if fd >= 0 { close(fd) }
-        fd = -1
-        await state.setBoundAddress(nil)
-    }
-}
-
 enum SocketAddressText {
     /// "HOST:PORT" / "[v6]:PORT" of a bound socket.
     static func local(of fd: Int32) -> String? {

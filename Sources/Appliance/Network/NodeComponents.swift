@@ -1,0 +1,63 @@
+import Core
+import Synchronization
+import Transport
+
+/// The live parts of the node that services create and admin commands use. Each service puts its
+/// part here when it starts and removes it when it stops, so a restarted service is picked up by
+/// everyone else without rewiring (dialers, commands and handlers look parts up at use time).
+final class NodeComponents: Sendable {
+    private struct Parts {
+        var database: AppDatabase?
+        var endpoint: Endpoint?
+        var addressBook: AddressBook?
+        var social: SocialService?
+        var dm: DMService?
+    }
+
+    private let parts = Mutex(Parts())
+    /// ALPNs reserved when the endpoint is created; the social and DM services bind them at start.
+    let peerHandler = DeferredProtocolHandler()
+    let dmHandler = DeferredProtocolHandler()
+    /// Own feed payloads waiting for the gossip layer (kept across social-service restarts).
+    let publisher = QueuedFeedPublisher()
+
+    var database: AppDatabase? { parts.withLock { $0.database } }
+    var endpoint: Endpoint? { parts.withLock { $0.endpoint } }
+    var addressBook: AddressBook? { parts.withLock { $0.addressBook } }
+    var social: SocialService? { parts.withLock { $0.social } }
+    var dm: DMService? { parts.withLock { $0.dm } }
+
+    func setDatabase(_ value: AppDatabase?) { parts.withLock { $0.database = value } }
+    func setTransport(endpoint: Endpoint?, addressBook: AddressBook?) {
+        parts.withLock {
+            $0.endpoint = endpoint
+            $0.addressBook = addressBook
+        }
+    }
+    func setSocial(_ value: SocialService?) { parts.withLock { $0.social = value } }
+    func setDM(_ value: DMService?) { parts.withLock { $0.dm = value } }
+
+    /// The running social service, or an error an admin command can show.
+    func requireSocial() throws -> SocialService {
+        guard let social else { throw AdminCommandError("the social service is not running (see `status`)") }
+        return social
+    }
+
+    func requireDM() throws -> DMService {
+        guard let dm else { throw AdminCommandError("the DM service is not running (see `status`)") }
+        return dm
+    }
+}
+
+/// Dials through whatever endpoint is current, with the persisted address book.
+struct LiveDialer: PeerDialer {
+    let components: NodeComponents
+
+    func connect(to address: PeerAddress, alpn: String, timeoutSeconds: Double) async throws -> any PeerConnection {
+        guard let endpoint = components.endpoint else {
+            throw PeerNetworkError.connectFailed("transport not running")
+        }
+        return try await QUICPeerDialer(endpoint: endpoint, addressBook: components.addressBook)
+            .connect(to: address, alpn: alpn, timeoutSeconds: timeoutSeconds)
+    }
+}
