@@ -126,7 +126,7 @@ struct ControlSocketTests {
         messages += notify.drain()
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") })
-        #expect(messages.contains { $0.contains("STATUS=running: 5 services") })
+        #expect(messages.contains { $0.contains("STATUS=running: 6 services") })
         #expect(!FileManager.default.fileExists(atPath: data + "/control.sock"))
         let log2 = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log2.contains("<5>node: stopping (SIGTERM)"))

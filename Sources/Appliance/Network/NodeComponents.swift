@@ -10,6 +10,8 @@ final class NodeComponents: Sendable {
         var database: AppDatabase?
         var endpoint: Endpoint?
         var addressBook: AddressBook?
+        var gossip: GossipService?
+        var feedBridge: GossipFeedBridge?
         var social: SocialService?
         var dm: DMService?
     }
@@ -18,12 +20,13 @@ final class NodeComponents: Sendable {
     /// ALPNs reserved when the endpoint is created; the social and DM services bind them at start.
     let peerHandler = DeferredProtocolHandler()
     let dmHandler = DeferredProtocolHandler()
-    /// Own feed payloads waiting for the gossip layer (kept across social-service restarts).
-    let publisher = QueuedFeedPublisher()
+    let gossipHandler = DeferredProtocolHandler()
 
     var database: AppDatabase? { parts.withLock { $0.database } }
     var endpoint: Endpoint? { parts.withLock { $0.endpoint } }
     var addressBook: AddressBook? { parts.withLock { $0.addressBook } }
+    var gossip: GossipService? { parts.withLock { $0.gossip } }
+    var feedBridge: GossipFeedBridge? { parts.withLock { $0.feedBridge } }
     var social: SocialService? { parts.withLock { $0.social } }
     var dm: DMService? { parts.withLock { $0.dm } }
 
@@ -32,6 +35,12 @@ final class NodeComponents: Sendable {
         parts.withLock {
             $0.endpoint = endpoint
             $0.addressBook = addressBook
+        }
+    }
+    func setGossip(_ gossip: GossipService?, bridge: GossipFeedBridge?) {
+        parts.withLock {
+            $0.gossip = gossip
+            $0.feedBridge = bridge
         }
     }
     func setSocial(_ value: SocialService?) { parts.withLock { $0.social = value } }

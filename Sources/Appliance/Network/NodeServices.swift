@@ -71,8 +71,7 @@ actor TransportService: Service {
         var router = Router()
         router.register(alpn: PeerProtocolHandler.alpn, handler: components.peerHandler)
         router.register(alpn: DMService.alpn, handler: components.dmHandler)
-        // GOSSIP: register `/iroh-gossip/1` here (a DeferredProtocolHandler in NodeComponents,
-        // bound by the gossip service) when the gossip branch is merged.
+        router.register(alpn: GossipWire.alpn, handler: components.gossipHandler)
         let book = try AddressBook(path: dataDirectory + "/" + Self.addressBookFile)
         let endpoint = try Endpoint(secretKey: identity.transportKey, config: config, router: router)
         components.setTransport(endpoint: endpoint, addressBook: book)
@@ -113,8 +112,39 @@ actor TransportService: Service {
     }
 }
 
-/// The feed: `SocialService` on peer/1, with its timers (heartbeat, periodic sync of followed
-/// authors — without gossip, sync is how new posts arrive).
+/// iroh-gossip on `/iroh-gossip/1`: the live path of feeds (spec §5). The feed bridge it creates
+/// carries the social layer's topics; the social service binds to it when it starts.
+actor GossipNodeService: Service {
+    nonisolated let name = "gossip"
+    private let components: NodeComponents
+    private let logger: Logger
+
+    init(components: NodeComponents, logger: Logger) {
+        self.components = components
+        self.logger = logger
+    }
+
+    func start() async throws {
+        guard let endpoint = components.endpoint else { throw AdminCommandError("transport not running") }
+        var addresses = GossipAddrInfo()
+        addresses.directAddresses = endpoint.localAddresses().compactMap { GossipSocketAddress(ipv4: $0.description) }
+        let gossip = GossipService(me: endpoint.id, dialer: LiveDialer(components: components), myAddresses: addresses,
+                                   logger: logger)
+        let bridge = GossipFeedBridge(gossip: gossip)
+        components.setGossip(gossip, bridge: bridge)
+        components.gossipHandler.bind(gossip)
+    }
+
+    func stop() async {
+        let (gossip, bridge) = (components.gossip, components.feedBridge)
+        components.setGossip(nil, bridge: nil)
+        await bridge?.stop()
+        await gossip?.shutdown()
+    }
+}
+
+/// The feed: `SocialService` on peer/1 and gossip, with its timers (heartbeat, periodic sync of
+/// followed authors, which catches up what gossip missed while offline).
 actor SocialNodeService: Service {
     nonisolated let name = "social"
     static let heartbeatSeconds: UInt64 = 30
@@ -136,9 +166,12 @@ actor SocialNodeService: Service {
     }
 
     func start() async throws {
-        guard let database = components.database else { throw AdminCommandError("database not open") }
+        guard let database = components.database, let bridge = components.feedBridge else {
+            throw AdminCommandError("database or gossip not running")
+        }
         let social = try SocialService(identity: identity, database: database, dialer: LiveDialer(components: components),
-                                       publisher: components.publisher, logger: logger, clock: SystemWallClock())
+                                       publisher: bridge, subscriptions: bridge, logger: logger, clock: SystemWallClock())
+        await bridge.bind(social)
         components.setSocial(social)
         components.peerHandler.bind(PeerAwareHandler(inner: social.handler, components: components, resolver: resolver,
                                                      resolveFirst: false))

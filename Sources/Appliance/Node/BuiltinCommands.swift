@@ -136,7 +136,6 @@ enum BuiltinCommands {
             "listen_addresses": .array(addresses.map { .string($0) }),
             "peers": .object(["connected": .int(counts.connected), "known": .int(counts.known),
                               "following": .int(counts.following)]),
-            "feed_published": .int(components.publisher.publishedCount),
             "audio": audio,
             "gpio": gpio.json,
             "relay": relay,

@@ -53,6 +53,7 @@ final class NodeRuntime: Sendable {
             DatabaseService(directory: dataDirectory, components: components, logger: logger.child("database")),
             TransportService(identity: identity, listen: config.listen, mdns: config.mdns, dataDirectory: dataDirectory,
                              components: components, state: state, logger: logger.child("transport")),
+            GossipNodeService(components: components, logger: logger.child("gossip")),
             SocialNodeService(identity: identity, components: components, resolver: resolver,
                               syncIntervalSeconds: NodeRuntime.syncIntervalSeconds, logger: logger.child("social")),
             DMNodeService(identity: identity, components: components, resolver: resolver, logger: logger.child("dm")),
