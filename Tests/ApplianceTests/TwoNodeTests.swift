@@ -143,6 +143,13 @@ struct TwoNodeTests {
         let key = try Ed25519.PublicKey(hex: signingB)
         #expect(key.isValidSignature(Hex.decode(decoded.signature) ?? [], for: decoded.signedBytes))
 
+        // Live: the next post reaches A over iroh-gossip with no sync asked for (periodic sync is 60 s away).
+        let livePost = try b.json(["post", "live over gossip"])
+        let liveID = try #require(livePost["id"] as? String)
+        #expect(waitUntil(seconds: 20) {
+            ((try? Self.posts(a)) ?? []).contains { $0["id"] as? String == liveID }
+        }, "A never received B's live post over gossip:\nA:\n\(a.log_())\nB:\n\(b.log_())")
+
         // A → B by master key; B has never heard of A and learns it from the incoming connection.
         _ = try a.json(["dm", masterB, "hi"])
         #expect(waitUntil(seconds: 30) {
