@@ -72,7 +72,10 @@ struct DMServiceTests {
         #expect(am.handshakesInitiated >= 1 && bm.handshakesInitiated >= 1)
         let aliceLower = alice.identity.dmKey.publicKey.hex < bob.identity.dmKey.publicKey.hex
         let winner = aliceLower ? am : bm, loser = aliceLower ? bm : am
-        #expect(winner.handshakeRacesWon == 1 && loser.handshakeRacesLost == 1 && winner.handshakeRacesLost == 0)
+        // How many races a run sees depends on scheduling (a retry can race again); the rule does not:
+        // the lower key never loses one and the higher key never wins one.
+        #expect(winner.handshakeRacesLost == 0 && loser.handshakeRacesWon == 0)
+        #expect(winner.handshakeRacesWon + loser.handshakeRacesLost >= 1)
         // Converged: from here on, traffic needs no more handshakes.
         let handshakes = am.handshakesInitiated + bm.handshakesInitiated
         for i in 0..<10 {
