@@ -37,7 +37,7 @@ let package = Package(
                          "Social/README.md", "DM/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"], exclude: ["README.md"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
-                exclude: ["README.md"]),
+                exclude: ["README.md", "Calls/README.md"]),
         .executableTarget(
             name: "Appliance",
             dependencies: [
