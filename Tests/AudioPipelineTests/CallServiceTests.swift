@@ -1,0 +1,233 @@
+import Testing
+import Foundation
+import Core
+import TestSupport
+@testable import AudioPipeline
+
+/// Two (or three) CallServices over the in-memory network with fake signalling and paced fake
+/// sound cards. Real time: each call runs a few seconds.
+@Suite("CallService", .serialized)
+struct CallServiceTests {
+    static let speechA = CallSignal.speech(seed: 11, seconds: 12)
+    static let speechB = CallSignal.speech(seed: 29, seconds: 12)
+
+    func establish(_ bed: CallTestBed, from a: Int = 0, to b: Int = 1) async throws {
+        let caller = bed.nodes[a].service, callee = bed.nodes[b].service
+        try await caller.call(bed.nodes[b].master)
+        #expect(await eventually(3) { await callee.phase == .incomingRinging })
+        #expect(await caller.phase == .outgoingRinging)
+        try await callee.answer()
+        #expect(await eventually(3) {
+            let callerPhase = await caller.phase
+            let calleePhase = await callee.phase
+            return callerPhase == .active && calleePhase == .active
+        })
+    }
+
+    /// Measures A→B delay: cross-correlation of what A's microphone got with what B's speaker played.
+    func delay(said: [Float], capture: PacedTestDevice, playback: PacedTestDevice) throws -> (millis: Double, correlation: Double) {
+        let heard = playback.recorded
+        let capStart = try #require(capture.startNanos), pbStart = try #require(playback.startNanos)
+        let offset = (Double(pbStart) - Double(capStart)) / 1e9   // playback clock starts this much later
+        let lags = Int((0 - offset) * 48_000)...Int((0.6 - offset) * 48_000)
+        let window = max(0, heard.count - 96_000)..<max(0, heard.count - 4_800)
+        let (lag, correlation) = CallSignal.bestLag(said: said, heard: heard, window: window, lags: lags)
+        return ((offset + Double(lag) / 48_000) * 1_000, correlation)
+    }
+
+    @Test func callCarriesAudioBothWaysAndReportsDelay() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
+        await bed.start()
+        try await establish(bed)
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let a = bed.nodes[0], b = bed.nodes[1]
+        let aStatus = await a.service.status(), bStatus = await b.service.status()
+        try await a.service.hangup()
+        #expect(await eventually(3) { await b.service.phase == .ended(.remoteHangup) })
+        #expect(await a.service.phase == .ended(.localHangup))
+        await bed.stop()
+
+        let aDev = try #require(a.audio?.devices.first), bDev = try #require(b.audio?.devices.first)
+        let ab = try delay(said: Self.speechA, capture: aDev.capture, playback: bDev.playback)
+        let ba = try delay(said: Self.speechB, capture: bDev.capture, playback: aDev.playback)
+        print("call delay A→B \(String(format: "%.1f", ab.millis)) ms (corr \(String(format: "%.3f", ab.correlation))), B→A \(String(format: "%.1f", ba.millis)) ms (corr \(String(format: "%.3f", ba.correlation)))")
+        print("A stats \(String(describing: aStatus.media)); B stats \(String(describing: bStatus.media))")
+        #expect(ab.correlation > 0.6, "A→B correlation \(ab.correlation)")
+        #expect(ba.correlation > 0.6, "B→A correlation \(ba.correlation)")
+        #expect(ab.millis > 20 && ab.millis < 400, "A→B delay \(ab.millis) ms")
+        #expect(ba.millis > 20 && ba.millis < 400, "B→A delay \(ba.millis) ms")
+        // About 3 s of 20 ms frames each way, nothing lost on a clean path.
+        let am = try #require(aStatus.media), bm = try #require(bStatus.media)
+        #expect(am.framesSent > 120 && bm.framesSent > 120)
+        #expect(am.framesReceived > 120 && bm.framesReceived > 120)
+        #expect(am.late == 0 && bm.late == 0)
+    }
+
+    @Test func impairedPathConcealsAndSurvives() async throws {
+        var impairment = Impairment.Settings()
+        impairment.spikeProbability = 0.10
+        impairment.spikeMaxMicros = 200_000
+        impairment.jitterMicros = 30_000
+        impairment.seed = 7
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB], impairment: impairment)
+        await bed.start()
+        try await establish(bed)
+        let a = bed.nodes[0], b = bed.nodes[1]
+        let started = callTestNanos()
+        var maxDelay = 0
+        for _ in 0..<30 {   // 6 s
+            try await Task.sleep(nanoseconds: 200_000_000)
+            for n in [a, b] {
+                let m = try #require(await n.service.status().media)
+                maxDelay = max(maxDelay, m.currentDelayMillis)
+            }
+        }
+        let elapsedMillis = Double(callTestNanos() - started) / 1e6
+        let aMedia = try #require(await a.service.status().media), bMedia = try #require(await b.service.status().media)
+        let phases = (await a.service.phase, await b.service.phase)
+        #expect(phases.0 == .active && phases.1 == .active)
+        print("impaired: A \(aMedia); B \(bMedia); spikes \(bed.callerSide.spikes.load(ordering: .relaxed))/\(bed.calleeSide.spikes.load(ordering: .relaxed)); max delay \(maxDelay) ms over \(Int(elapsedMillis)) ms")
+        for m in [aMedia, bMedia] {
+            // Concealment instead of stalls: lateness shows up as concealed frames…
+            #expect(m.concealed > 0)
+            // …while playout keeps producing one 20 ms frame per 20 ms (±15 %).
+            let expected = elapsedMillis / 20
+            #expect(Double(m.played + m.inserted + m.concealed) > expected * 0.85, "\(m) vs \(expected)")
+            // The delay stays bounded by the jitter buffer's 200 ms cap (plus a frame and a tick).
+            #expect(m.currentDelayMillis <= 240)
+        }
+        #expect(maxDelay <= 260, "max delay \(maxDelay) ms")
+        try await b.service.hangup()
+        #expect(await eventually(3) { await a.service.phase == .ended(.remoteHangup) })
+        #expect(await b.service.phase == .ended(.localHangup))
+        await bed.stop()
+    }
+
+    @Test func peerDeathIsDetectedWithinThreeSeconds() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
+        await bed.start()
+        try await establish(bed)
+        let a = bed.nodes[0], b = bed.nodes[1]
+        try await Task.sleep(nanoseconds: 500_000_000)
+        // B "dies": its frames stop arriving, but no FIN, no close (a crashed process or a frozen path).
+        let died = callTestNanos()
+        bed.calleeSide.blackhole = true
+        #expect(await eventually(4) {
+            if case .ended = await a.service.phase { return true }
+            return false
+        })
+        let detectedMillis = Double(callTestNanos() - died) / 1e6
+        let phase = await a.service.phase
+        guard case let .ended(.peerSilent(silent)) = phase else {
+            Issue.record("A ended with \(phase)")
+            return
+        }
+        print("peer death detected after \(Int(detectedMillis)) ms (silence \(silent) ms)")
+        #expect(detectedMillis <= 3_000)
+        // A's hang-up reaches B, which ends too.
+        #expect(await eventually(3) { await b.service.phase == .ended(.remoteHangup) })
+        await bed.stop()
+    }
+
+    @Test func networkDropEndsBothSides() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
+        await bed.start()
+        try await establish(bed)
+        let a = bed.nodes[0], b = bed.nodes[1]
+        try await Task.sleep(nanoseconds: 300_000_000)
+        bed.callerSide.dropNetwork()
+        for n in [a, b] {
+            #expect(await eventually(3) {
+                if case .ended(.networkLost) = await n.service.phase { return true }
+                return false
+            })
+        }
+        await bed.stop()
+    }
+
+    @Test func blackholedNetworkEndsBothSidesBySilence() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
+        await bed.start()
+        try await establish(bed)
+        let a = bed.nodes[0], b = bed.nodes[1]
+        bed.callerSide.blackhole = true
+        bed.calleeSide.blackhole = true
+        bed.hub.setOffline(a.master, true)   // the hang-up signals cannot get through either
+        bed.hub.setOffline(b.master, true)
+        for n in [a, b] {
+            #expect(await eventually(4) {
+                if case .ended(.peerSilent) = await n.service.phase { return true }
+                return false
+            })
+        }
+        await bed.stop()
+    }
+
+    @Test func rejectCancelBusyAndUnreachable() async throws {
+        let bed = try CallTestBed(count: 3, sources: [Self.speechA, Self.speechB, Self.speechB])
+        await bed.start()
+        let a = bed.nodes[0], b = bed.nodes[1], c = bed.nodes[2]
+
+        // B rejects.
+        try await a.service.call(b.master)
+        #expect(await eventually(3) { await b.service.phase == .incomingRinging })
+        try await b.service.reject()
+        #expect(await eventually(3) { await a.service.phase == .ended(.remoteReject) })
+        #expect(await b.service.phase == .ended(.localReject))
+
+        // A cancels while ringing.
+        try await a.service.call(b.master)
+        #expect(await eventually(3) { await b.service.phase == .incomingRinging })
+        try await a.service.hangup()
+        #expect(await eventually(3) { await b.service.phase == .ended(.remoteCancelled) })
+
+        // Busy: C calls B while A and B talk; C is rejected, the call goes on.
+        try await establish(bed)
+        try await c.service.call(b.master)
+        #expect(await eventually(3) { await c.service.phase == .ended(.remoteReject) })
+        let phases = (await a.service.phase, await b.service.phase)
+        #expect(phases.0 == .active && phases.1 == .active)
+        #expect(await b.service.status().busyRejections == 1)
+        do {
+            try await a.service.call(c.master)
+            Issue.record("a second outgoing call was accepted")
+        } catch {
+            #expect(error == .busy(phase: "active", callID: try #require(await a.service.status().callID)))
+        }
+        try await a.service.hangup()
+
+        // Unreachable: the offer cannot be delivered, the call fails at once.
+        bed.hub.setOffline(c.master, true)
+        try await a.service.call(c.master)
+        #expect(await eventually(3) { await a.service.phase == .ended(.offerNotDelivered) })
+        await bed.stop()
+    }
+
+    @Test func nodeWithoutAudioRefusesCalls() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, nil])
+        await bed.start()
+        let a = bed.nodes[0], b = bed.nodes[1]
+        do {
+            try await b.service.call(a.master)
+            Issue.record("call without audio accepted")
+        } catch {
+            #expect(error == .audioUnavailable)
+            #expect(error.description.contains("--audio none"))
+        }
+        try await a.service.call(b.master)
+        #expect(await eventually(3) { await a.service.phase == .ended(.remoteReject) })
+        #expect(bed.hub.sent.contains { if case .callReject = $0.payload { return $0.from == b.master }; return false })
+        await bed.stop()
+    }
+
+    @Test func callConnectionWithoutAnAnsweredCallIsRefused() async throws {
+        let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
+        await bed.start()
+        let a = bed.nodes[0], b = bed.nodes[1]
+        let connection = try await bed.network.dialer(for: a.transport).connect(to: PeerAddress(id: b.transport),
+                                                                               alpn: CallService.alpn, timeoutSeconds: 1)
+        #expect(await connection.closed() == .connectionClosed(code: 0, reason: "no call"))
+        #expect(await b.service.phase == .idle)
+        await bed.stop()
+    }
+}
