@@ -64,7 +64,7 @@ let package = Package(
                           exclude: ["README.md"]),
         .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport", "store-crash-writer", "dm-crash-sender"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport"]),
-        .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
+        .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "Transport", "TestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"])
     ]
 )

@@ -24,17 +24,6 @@ struct CallServiceTests {
         })
     }
 
-    /// Measures A→B delay: cross-correlation of what A's microphone got with what B's speaker played.
-    func delay(said: [Float], capture: PacedTestDevice, playback: PacedTestDevice) throws -> (millis: Double, correlation: Double) {
-        let heard = playback.recorded
-        let capStart = try #require(capture.startNanos), pbStart = try #require(playback.startNanos)
-        let offset = (Double(pbStart) - Double(capStart)) / 1e9   // playback clock starts this much later
-        let lags = Int((0 - offset) * 48_000)...Int((0.6 - offset) * 48_000)
-        let window = max(0, heard.count - 96_000)..<max(0, heard.count - 4_800)
-        let (lag, correlation) = CallSignal.bestLag(said: said, heard: heard, window: window, lags: lags)
-        return ((offset + Double(lag) / 48_000) * 1_000, correlation)
-    }
-
     @Test func callCarriesAudioBothWaysAndReportsDelay() async throws {
         let bed = try CallTestBed(sources: [Self.speechA, Self.speechB])
         await bed.start()
@@ -48,12 +37,19 @@ struct CallServiceTests {
         await bed.stop()
 
         let aDev = try #require(a.audio?.devices.first), bDev = try #require(b.audio?.devices.first)
-        let ab = try delay(said: Self.speechA, capture: aDev.capture, playback: bDev.playback)
-        let ba = try delay(said: Self.speechB, capture: bDev.capture, playback: aDev.playback)
-        print("call delay A→B \(String(format: "%.1f", ab.millis)) ms (corr \(String(format: "%.3f", ab.correlation))), B→A \(String(format: "%.1f", ba.millis)) ms (corr \(String(format: "%.3f", ba.correlation)))")
+        let ab = try measureDelay(said: Self.speechA, capture: aDev.capture, playback: bDev.playback)
+        let ba = try measureDelay(said: Self.speechB, capture: bDev.capture, playback: aDev.playback)
+        print("call delay A→B \(String(format: "%.1f", ab.millis)) ms [\(Int(ab.minMillis))–\(Int(ab.maxMillis))] (corr \(String(format: "%.3f", ab.correlation))), B→A \(String(format: "%.1f", ba.millis)) ms [\(Int(ba.minMillis))–\(Int(ba.maxMillis))] (corr \(String(format: "%.3f", ba.correlation)))")
         print("A stats \(String(describing: aStatus.media)); B stats \(String(describing: bStatus.media))")
-        #expect(ab.correlation > 0.6, "A→B correlation \(ab.correlation)")
-        #expect(ba.correlation > 0.6, "B→A correlation \(ba.correlation)")
+        // Opus (SILK at 64 kbit/s) does not keep a noise-like waveform exactly and the jitter buffer's
+        // inserts/drops move the alignment in 20 ms steps, so the peak is well below 1; audio that
+        // was never sent (B's own signal against B's speaker) is the control.
+        let control = try measureDelay(said: Self.speechB, capture: bDev.capture, playback: bDev.playback)
+        print("control (unsent signal) corr \(String(format: "%.3f", control.correlation))")
+        #expect(control.correlation < 0.15)
+        #expect(ab.correlation > 0.35, "A→B correlation \(ab.correlation)")
+        #expect(ba.correlation > 0.35, "B→A correlation \(ba.correlation)")
+        #expect(ab.maxMillis - ab.minMillis <= 80 && ba.maxMillis - ba.minMillis <= 80)
         #expect(ab.millis > 20 && ab.millis < 400, "A→B delay \(ab.millis) ms")
         #expect(ba.millis > 20 && ba.millis < 400, "B→A delay \(ba.millis) ms")
         // About 3 s of 20 ms frames each way, nothing lost on a clean path.

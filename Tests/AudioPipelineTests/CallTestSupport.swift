@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import Synchronization
 import Core
 import TestSupport
@@ -353,4 +354,27 @@ enum CallSignal {
         }
         return fine
     }
+}
+
+/// Measures the A→B delay: cross-correlation of what A's microphone got with what B's speaker
+/// played, over five 400 ms windows of the last 2 s (the jitter buffer inserts and drops frames,
+/// so the delay moves a little within a call). Returns the median delay and correlation, and the
+/// spread of the per-window delays.
+func measureDelay(said: [Float], capture: PacedTestDevice, playback: PacedTestDevice) throws
+    -> (millis: Double, correlation: Double, minMillis: Double, maxMillis: Double) {
+    let heard = playback.recorded
+    let capStart = try #require(capture.startNanos), pbStart = try #require(playback.startNanos)
+    let offset = (Double(pbStart) - Double(capStart)) / 1e9   // playback clock starts this much later
+    let lags = Int((0 - offset) * 48_000)...Int((0.6 - offset) * 48_000)
+    let windowLength = 19_200
+    let end = heard.count - 4_800
+    try #require(end - 5 * windowLength > 0, "only \(heard.count) samples played")
+    var results: [(millis: Double, correlation: Double)] = []
+    for w in 0..<5 {
+        let start = end - (5 - w) * windowLength
+        let (lag, correlation) = CallSignal.bestLag(said: said, heard: heard, window: start..<(start + windowLength), lags: lags)
+        results.append(((offset + Double(lag) / 48_000) * 1_000, correlation))
+    }
+    let delays = results.map(\.millis).sorted(), correlations = results.map(\.correlation).sorted()
+    return (delays[2], correlations[2], delays[0], delays[4])
 }
