@@ -124,6 +124,13 @@ final class CallMedia: @unchecked Sendable {
         }
     }
 
+    /// §9.4: mute sends zeroed PCM; frames keep flowing (so the peer's silence watchdog stays quiet).
+    func setMuted(_ muted: Bool) {
+        lock.lock()
+        defer { lock.unlock() }
+        session.muted = muted
+    }
+
     /// Captured audio → frames to send; jitter buffer → playback ring.
     private func pump() throws -> [AudioFrame] {
         lock.lock()

@@ -78,6 +78,7 @@ public actor CallService {
     private var lastMediaStatistics: CallMediaStatistics?
     private var watchdog: Task<Void, Never>?
     private var observers: [@Sendable (CallStatus) -> Void] = []
+    private var muted = false
 
     /// `audio == nil` is a node without sound (`--audio none`): calls are refused both ways.
     public init(ownMaster: Ed25519.PublicKey, signalling: any CallSignalChannel, directory: any PeerDirectory,
@@ -158,6 +159,14 @@ public actor CallService {
         await apply(.hangup)
         return status()
     }
+
+    /// Mute (push-to-talk released) or unmute the microphone; applies to the current and later calls.
+    public func setMuted(_ muted: Bool) {
+        self.muted = muted
+        media?.setMuted(muted)
+    }
+
+    public var isMuted: Bool { muted }
 
     public func status() -> CallStatus {
         let call = machine.call
@@ -321,6 +330,7 @@ public actor CallService {
             let media = try CallMedia(audio: try audio.makeCallAudio(), connection: connection, send: send, receive: receive,
                                       clock: clock, options: configuration.voice, tickMicros: configuration.mediaTickMicros,
                                       onEnd: { [weak self] end in await self?.mediaEnded(callID: callID, end) })
+            media.setMuted(muted)
             try media.start()
             self.media = media
             mediaFramesSeen = 0
