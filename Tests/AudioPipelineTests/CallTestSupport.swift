@@ -318,6 +318,9 @@ func eventually(_ seconds: Double, _ condition: () async -> Bool) async -> Bool 
 }
 
 enum CallSignal {
+    static let speechA = speech(seed: 11, seconds: 12)
+    static let speechB = speech(seed: 29, seconds: 12)
+
     /// Deterministic speech-like test signal.
     static func speech(seed: UInt64, seconds: Double) -> [Float] {
         var g = SpeechLikeSignal(seed: seed, syllableHz: 3)
@@ -377,4 +380,42 @@ func measureDelay(said: [Float], capture: PacedTestDevice, playback: PacedTestDe
     }
     let delays = results.map(\.millis).sorted(), correlations = results.map(\.correlation).sorted()
     return (delays[2], correlations[2], delays[0], delays[4])
+}
+
+/// Measures how late a task that sleeps 10 ms wakes up: the starvation of this process's Swift
+/// concurrency pool (other suites running CPU-bound or blocking work on its few threads).
+final class StarvationProbe: Sendable {
+    private let worst = Atomic<Int>(0)
+    private let running = Atomic<Bool>(true)
+
+    init() {
+        Task { [self] in
+            while running.load(ordering: .relaxed) {
+                let t0 = callTestNanos()
+                try? await Task.sleep(nanoseconds: 10_000_000)
+                let lag = Int((callTestNanos() - t0) / 1_000_000) - 10
+                if lag > worst.load(ordering: .relaxed) { worst.store(lag, ordering: .relaxed) }
+            }
+        }
+    }
+
+    var maxLagMillis: Int { worst.load(ordering: .relaxed) }
+    func stop() { running.store(false, ordering: .relaxed) }
+}
+
+/// These tests run in real time on a machine where CPU-bound suites may hold every thread of the
+/// Swift concurrency pool for seconds. That is measured independently — the paced fake speaker ran
+/// dry for more than 100 ms, or a 10 ms sleep woke more than 300 ms late — and then the timing
+/// assertions in `body` are recorded as known (intermittent) issues instead of failures. When the
+/// process was not starved, they must hold.
+func unlessStarved(_ media: [CallMediaStatistics], probe: StarvationProbe? = nil, _ body: () throws -> Void) rethrows {
+    let dryMillis = media.map { $0.playbackShortfallSamples / 48 }.max() ?? 0
+    let lag = probe?.maxLagMillis ?? 0
+    let starved = dryMillis > 100 || lag > 300
+    if starved { print("process starved: speaker ran dry for \(dryMillis) ms, scheduling lag up to \(lag) ms") }
+    try withKnownIssue("process starved of CPU (speaker dry \(dryMillis) ms, lag \(lag) ms)", isIntermittent: true) {
+        try body()
+    } when: {
+        starved
+    }
 }
