@@ -37,7 +37,7 @@ let package = Package(
                          "Social/README.md", "DM/README.md", "Gossip/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"], exclude: ["README.md"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
-                exclude: ["README.md"]),
+                exclude: ["README.md", "Calls/README.md"]),
         .executableTarget(
             name: "Appliance",
             dependencies: [
@@ -66,7 +66,7 @@ let package = Package(
         // Runs an endpoint in its own process, so tests can put endpoints in separate namespaces.
         .executableTarget(name: "transport-peer", dependencies: ["Core", "Transport"], path: "Tests/Tools/TransportPeer"),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TestSupport", "transport-peer"]),
-        .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "TestSupport"]),
+        .testTarget(name: "AudioPipelineTests", dependencies: ["AudioPipeline", "Transport", "TestSupport"]),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "TestSupport"])
     ]
 )
