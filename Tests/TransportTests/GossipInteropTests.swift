@@ -5,7 +5,7 @@ import Transport
 import TestSupport
 
 /// One of our gossip nodes on a real QUIC endpoint.
-private struct OurGossipNode {
+struct OurGossipNode {
     let endpoint: Endpoint
     let gossip: GossipService
 

@@ -1,0 +1,126 @@
+import Foundation
+import Synchronization
+import Testing
+import Core
+import Transport
+import TestSupport
+
+/// Collects, per node, when each payload first arrived (monotonic ns).
+private final class Arrivals: Sendable {
+    let times = Mutex<[String: UInt64]>([:])
+    func record(_ payload: String) {
+        let now = MonotonicClock.nanoseconds()
+        times.withLock { if $0[payload] == nil { $0[payload] = now } }
+    }
+    func has(_ payload: String) -> Bool { times.withLock { $0[payload] != nil } }
+    func at(_ payload: String) -> UInt64? { times.withLock { $0[payload] } }
+}
+
+@Suite("Gossip swarm of 12 of our nodes on loopback QUIC", .serialized)
+struct GossipSwarmTests {
+    let topic = SHA256.hash("proscenium-feed-v1:swarm")
+
+    @Test("200 broadcasts from random nodes reach every node; 3 nodes killed mid-way, the rest still receive")
+    func twelveNodes() async throws {
+        try NetworkIsolation.assertLoopbackOnly()
+        var rng = SeededRandom(seed: 12)
+        let nodes = try (0..<12).map { _ in try OurGossipNode() }
+        let arrivals = (0..<12).map { _ in Arrivals() }
+        var listeners: [Task<Void, Never>] = []
+        for (index, node) in nodes.enumerated() {
+            // Random bootstrap among the nodes already subscribed (node 0 starts alone).
+            var bootstrap: [EndpointID] = []
+            if index > 0 {
+                let contact = nodes[Int(rng.next(upTo: UInt64(index)))]
+                await node.gossip.addAddress(contact.address)
+                bootstrap = [contact.endpoint.id]
+            }
+            let subscription = try await node.gossip.subscribe(topic: topic, bootstrap: bootstrap)
+            let sink = arrivals[index]
+            listeners.append(Task {
+                for await event in subscription.events {
+                    if case let .received(content, _, _) = event { sink.record(String(decoding: content, as: UTF8.self)) }
+                }
+            })
+        }
+        let topicID = try TopicID(bytes: topic)
+        func connected(_ members: [Int]) async -> Bool {
+            for index in members where await nodes[index].gossip.neighbors(topic: topicID).isEmpty { return false }
+            return true
+        }
+        var deadline = MonotonicClock.nanoseconds() + 20_000_000_000
+        while !(await connected(Array(0..<12))), MonotonicClock.nanoseconds() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+
+        var sentAt: [String: UInt64] = [:]
+        var origin: [String: Int] = [:]
+        func broadcast(_ number: Int, from members: [Int]) async throws {
+            let sender = members[Int(rng.next(upTo: UInt64(members.count)))]
+            let payload = "broadcast \(number)"
+            sentAt[payload] = MonotonicClock.nanoseconds()
+            origin[payload] = sender
+            try await nodes[sender].gossip.broadcast(topic: topicID, content: Array(payload.utf8))
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        func delivered(_ payloads: [String], to members: [Int]) -> (got: Int, expected: Int) {
+            var got = 0, expected = 0
+            for payload in payloads {
+                for member in members where member != origin[payload] {
+                    expected += 1
+                    if arrivals[member].has(payload) { got += 1 }
+                }
+            }
+            return (got, expected)
+        }
+        func waitDelivered(_ payloads: [String], to members: [Int]) async throws -> (got: Int, expected: Int) {
+            let deadline = MonotonicClock.nanoseconds() + 20_000_000_000
+            var result = delivered(payloads, to: members)
+            while result.got < result.expected, MonotonicClock.nanoseconds() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                result = delivered(payloads, to: members)
+            }
+            return result
+        }
+
+        let all = Array(0..<12)
+        for number in 0..<100 { try await broadcast(number, from: all) }
+        let firstHalf = (0..<100).map { "broadcast \($0)" }
+        let before = try await waitDelivered(firstHalf, to: all)
+
+        // Kill three nodes abruptly: endpoints close without gossip's Disconnect.
+        let killed = [3, 7, 10]
+        for index in killed { await nodes[index].endpoint.close() }
+        let survivors = all.filter { !killed.contains($0) }
+        deadline = MonotonicClock.nanoseconds() + 30_000_000_000
+        while MonotonicClock.nanoseconds() < deadline {
+            var repaired = true
+            for index in survivors {
+                let neighbors = await nodes[index].gossip.neighbors(topic: topicID)
+                if neighbors.isEmpty || neighbors.contains(where: { id in killed.contains { nodes[$0].endpoint.id == id } }) { repaired = false }
+            }
+            if repaired { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for number in 100..<200 { try await broadcast(number, from: survivors) }
+        let secondHalf = (100..<200).map { "broadcast \($0)" }
+        let after = try await waitDelivered(secondHalf, to: survivors)
+
+        var latencies: [Double] = []
+        for payload in firstHalf + secondHalf {
+            guard let sent = sentAt[payload] else { continue }
+            for member in all where member != origin[payload] {
+                if let at = arrivals[member].at(payload) { latencies.append(Double(at - min(at, sent)) / 1e6) }
+            }
+        }
+        latencies.sort()
+        let ratio = Double(before.got + after.got) / Double(before.expected + after.expected)
+        print(String(format: "gossip swarm: delivery %d/%d before the kill, %d/%d after (ratio %.4f); latency median %.1f ms, p99 %.1f ms",
+                     before.got, before.expected, after.got, after.expected, ratio,
+                     latencies.isEmpty ? 0 : latencies[latencies.count / 2],
+                     latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))
+        #expect(before.got == before.expected, "first 100 broadcasts: \(before.got)/\(before.expected)")
+        #expect(after.got == after.expected, "after killing 3 nodes: \(after.got)/\(after.expected)")
+        for task in listeners { task.cancel() }
+        for index in survivors { await nodes[index].stop() }
+        for index in killed { await nodes[index].gossip.shutdown() }
+    }
+}
