@@ -335,6 +335,10 @@ final class ConnectionCore: @unchecked Sendable {
             let core = Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue()
             return core.endpoint.send(data!, length, to: addr!, addrLength)
         }
+        cb.send_segments = { ctx, data, length, segment, addr, addrLength in
+            let core = Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue()
+            return core.endpoint.sendSegments(data!, length, segment: segment, to: addr!, addrLength)
+        }
         cb.handshake_completed = { ctx in
             Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue().onHandshakeCompleted()
         }
