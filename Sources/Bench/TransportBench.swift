@@ -14,6 +14,10 @@ struct TransportBench: ParsableCommand {
     @Option(help: "MiB moved one way for the throughput figure.") var megabytes = 256
     @Option(help: "Handshakes timed for median/p99.") var handshakes = 200
     @Option(help: "Idle connections held for the memory figure.") var idleConnections = 1000
+    @Option(help: "EndpointConfig.streamSendBuffer in KiB for ours->ours (default: the config's default).")
+    var sendBufferKib: Int?
+    @Option(help: "EndpointConfig.maxStreamReceiveWindow in KiB for ours->ours (default: the config's default).")
+    var receiveWindowKib: Int?
 
     func run() throws {
         let text = (try? String(contentsOfFile: "/proc/net/dev", encoding: .utf8)) ?? ""
@@ -22,7 +26,13 @@ struct TransportBench: ParsableCommand {
             throw ValidationError("interfaces \(interfaces) besides lo are visible; run inside `unshare -n`")
         }
         let (megabytes, handshakes, idle) = (self.megabytes, self.handshakes, self.idleConnections)
-        try blocking { try await TransportBenchRun.run(megabytes: megabytes, handshakes: handshakes, idleConnections: idle) }
+        var tuning = EndpointConfig()
+        if let kib = sendBufferKib { tuning.streamSendBuffer = kib << 10 }
+        if let kib = receiveWindowKib { tuning.maxStreamReceiveWindow = UInt64(kib) << 10 }
+        let tuned = tuning
+        try blocking {
+            try await TransportBenchRun.run(megabytes: megabytes, handshakes: handshakes, idleConnections: idle, tuning: tuned)
+        }
         if FileManager.default.isExecutableFile(atPath: asterPython) {
             try asterDirections()
         } else {
@@ -181,16 +191,16 @@ private struct Sink: ProtocolHandler {
 enum TransportBenchRun {
     static let alpn = "proscenium/bench/1"
 
-    static func endpoint(router: Router = Router()) throws -> Endpoint {
-        var config = EndpointConfig()
+    static func endpoint(router: Router = Router(), tuning: EndpointConfig = EndpointConfig()) throws -> Endpoint {
+        var config = tuning
         config.bindAddress = try SocketAddress("127.0.0.1:0")
         config.maxConnections = 4096
         return try Endpoint(secretKey: .generate(), config: config, router: router)
     }
 
-    static func run(megabytes: Int, handshakes: Int, idleConnections: Int) async throws {
-        let server = try endpoint(router: Router().adding(alpn: alpn, handler: Sink()))
-        let client = try endpoint()
+    static func run(megabytes: Int, handshakes: Int, idleConnections: Int, tuning: EndpointConfig) async throws {
+        let server = try endpoint(router: Router().adding(alpn: alpn, handler: Sink()), tuning: tuning)
+        let client = try endpoint(tuning: tuning)
         print("socket buffers (rcv, snd): \(server.socketBufferSizes)")
 
         let seconds = try await bulk(from: client, to: server.addr, megabytes: megabytes)

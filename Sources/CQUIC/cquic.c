@@ -974,22 +974,79 @@ static ngtcp2_ssize write_one(cquic_conn *c, ngtcp2_path_storage *ps, uint8_t *b
   }
 }
 
+// Most bytes one flush hands to send_segments at once: a UDP GSO send must stay below 64 KiB.
+#define CQUIC_BATCH_BYTES 64000
+#define CQUIC_BATCH_SEGMENTS 64
+
+static int same_remote(const ngtcp2_path *a, const struct sockaddr_storage *b, socklen_t blen) {
+  return a->remote.addrlen == blen && memcmp(a->remote.addr, b, blen) == 0;
+}
+
+static void send_batch(cquic_conn *c, const uint8_t *data, size_t len, size_t segment,
+                       const struct sockaddr_storage *to, socklen_t tolen) {
+  if (len == 0) return;
+  if (len > segment && c->cb.send_segments) {
+    c->cb.send_segments(c->cb.ctx, data, len, segment, (const struct sockaddr *)to, tolen);
+    return;
+  }
+  for (size_t off = 0; off < len && c->cb.send_packet; off += segment) {
+    size_t l = len - off < segment ? len - off : segment;
+    c->cb.send_packet(c->cb.ctx, data + off, l, (const struct sockaddr *)to, tolen);
+  }
+}
+
 int cquic_conn_flush(cquic_conn *c, uint64_t ts) {
   if (c->closed) return CQUIC_ERR_CLOSED;
-  uint8_t buf[CQUIC_MAX_PACKET];
+  // Packets are written back to back into `batch`; runs of equal-sized packets to the same
+  // address (the last may be shorter) leave in one send_segments call, so a burst of the send
+  // quantum costs one syscall instead of one per packet.
+  uint8_t batch[CQUIC_BATCH_BYTES];
   size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
-  if (max_udp > sizeof(buf) || max_udp == 0) max_udp = sizeof(buf);
+  if (max_udp > CQUIC_MAX_PACKET || max_udp == 0) max_udp = CQUIC_MAX_PACKET;
   size_t max_pkts = ngtcp2_conn_get_send_quantum(c->conn) / max_udp;
   if (max_pkts < 1) max_pkts = 1;
-  if (max_pkts > 64) max_pkts = 64;
+  if (max_pkts > CQUIC_BATCH_SEGMENTS) max_pkts = CQUIC_BATCH_SEGMENTS;
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
+  struct sockaddr_storage to;
+  socklen_t tolen = 0;
+  size_t blen = 0, nseg = 0, segment = 0;
+  int rc = CQUIC_OK;
   for (size_t i = 0; i < max_pkts; i++) {
-    ngtcp2_ssize n = write_one(c, &ps, buf, max_udp, ts);
-    if (n < 0) return fail_conn(c, (int)n, ts);
+    if (CQUIC_BATCH_BYTES - blen < max_udp) {
+      send_batch(c, batch, blen, segment, &to, tolen);
+      blen = nseg = 0;
+    }
+    ngtcp2_ssize n = write_one(c, &ps, batch + blen, max_udp, ts);
+    if (n < 0) {
+      send_batch(c, batch, blen, segment, &to, tolen);
+      blen = 0;
+      rc = fail_conn(c, (int)n, ts);
+      break;
+    }
     if (n == 0) break;
-    send_out(c, buf, (size_t)n, &ps.path);
+    if (nseg > 0 && ((size_t)n > segment || !same_remote(&ps.path, &to, tolen))) {
+      // Cannot join the current run: send the run, start a new one with this packet.
+      send_batch(c, batch, blen, segment, &to, tolen);
+      memmove(batch, batch + blen, (size_t)n);
+      blen = nseg = 0;
+    }
+    if (nseg == 0) {
+      segment = (size_t)n;
+      tolen = (socklen_t)ps.path.remote.addrlen;
+      if (tolen > sizeof(to)) tolen = sizeof(to);
+      memcpy(&to, ps.path.remote.addr, tolen);
+    }
+    blen += (size_t)n;
+    nseg++;
+    if ((size_t)n < segment) {
+      // A shorter packet can only end a run.
+      send_batch(c, batch, blen, segment, &to, tolen);
+      blen = nseg = 0;
+    }
   }
+  send_batch(c, batch, blen, segment, &to, tolen);
+  if (rc != CQUIC_OK) return rc;
   ngtcp2_conn_update_pkt_tx_time(c->conn, ts);
   return CQUIC_OK;
 }

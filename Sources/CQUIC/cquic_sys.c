@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,16 @@
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 int cquic_udp_bind(const struct sockaddr *addr, socklen_t addrlen, int bufsize,
                    struct sockaddr_storage *bound, socklen_t *boundlen, char *err, size_t errlen) {
@@ -69,6 +80,113 @@ int cquic_send(int fd, const uint8_t *buf, size_t len, const struct sockaddr *to
     if (n >= 0) return 0;
     if (errno == EINTR) continue;
     return errno;
+  }
+}
+
+int cquic_udp_gso_supported(int fd) {
+  int v = 0;
+  socklen_t l = sizeof(v);
+  return getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0;
+}
+
+#define CQUIC_MAX_SEGMENTS 64
+
+int cquic_send_segments(int fd, const uint8_t *buf, size_t len, size_t segment, const struct sockaddr *to,
+                        socklen_t tolen, int use_gso) {
+  if (segment == 0 || len <= segment) return cquic_send(fd, buf, len, to, tolen);
+  if (use_gso) {
+    struct iovec iov = {(void *)buf, len};
+    union {
+      char buf[CMSG_SPACE(sizeof(uint16_t))];
+      struct cmsghdr align;
+    } ctrl;
+    memset(&ctrl, 0, sizeof(ctrl));
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_name = (void *)to;
+    msg.msg_namelen = tolen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl.buf;
+    msg.msg_controllen = sizeof(ctrl.buf);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    uint16_t seg = (uint16_t)segment;
+    memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+    for (;;) {
+      if (sendmsg(fd, &msg, 0) >= 0) return 0;
+      if (errno == EINTR) continue;
+      return errno;
+    }
+  }
+  struct mmsghdr msgs[CQUIC_MAX_SEGMENTS];
+  struct iovec iovs[CQUIC_MAX_SEGMENTS];
+  size_t off = 0;
+  while (off < len) {
+    unsigned n = 0;
+    for (; n < CQUIC_MAX_SEGMENTS && off < len; n++) {
+      size_t l = len - off < segment ? len - off : segment;
+      iovs[n].iov_base = (void *)(buf + off);
+      iovs[n].iov_len = l;
+      memset(&msgs[n], 0, sizeof(msgs[n]));
+      msgs[n].msg_hdr.msg_name = (void *)to;
+      msgs[n].msg_hdr.msg_namelen = tolen;
+      msgs[n].msg_hdr.msg_iov = &iovs[n];
+      msgs[n].msg_hdr.msg_iovlen = 1;
+      off += l;
+    }
+    unsigned done = 0;
+    while (done < n) {
+      int r = sendmmsg(fd, msgs + done, n - done, 0);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      done += (unsigned)r;
+    }
+  }
+  return 0;
+}
+
+int cquic_udp_enable_gro(int fd) {
+  int one = 1;
+  return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+}
+
+long cquic_recv_segments(int fd, uint8_t *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
+                         size_t *segment) {
+  struct iovec iov = {buf, cap};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctrl;
+  struct msghdr msg;
+  for (;;) {
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_name = from;
+    msg.msg_namelen = sizeof(*from);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl.buf;
+    msg.msg_controllen = sizeof(ctrl.buf);
+    ssize_t n = recvmsg(fd, &msg, 0);
+    if (n >= 0) {
+      *fromlen = msg.msg_namelen;
+      *segment = 0;
+      for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+          int seg = 0;
+          memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+          if (seg > 0 && (size_t)seg < (size_t)n) *segment = (size_t)seg;
+        }
+      }
+      return (long)n;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return -1;
+    return -2;
   }
 }
 

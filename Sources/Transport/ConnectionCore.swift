@@ -335,6 +335,10 @@ final class ConnectionCore: @unchecked Sendable {
             let core = Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue()
             return core.endpoint.send(data!, length, to: addr!, addrLength)
         }
+        cb.send_segments = { ctx, data, length, segment, addr, addrLength in
+            let core = Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue()
+            return core.endpoint.sendSegments(data!, length, segment: segment, to: addr!, addrLength)
+        }
         cb.handshake_completed = { ctx in
             Unmanaged<ConnectionCore>.fromOpaque(ctx!).takeUnretainedValue().onHandshakeCompleted()
         }
@@ -398,7 +402,11 @@ final class StreamCore: @unchecked Sendable {
     private var finished = false
     private var resetLocally = false
     private var stoppedByPeer: UInt64?
-    private var writeWaiter: (data: [UInt8], offset: Int, cont: Waiter<Void>)?
+    private var writeWaiter: (data: [UInt8], offset: Int, cont: Waiter<Void>)? {
+        didSet { writeRemaining = writeWaiter.map { $0.data.count - $0.offset } ?? 0 }
+    }
+    /// Bytes of the waiting write not yet handed to C; read per ACK without copying the waiter.
+    private var writeRemaining = 0
     private var finishWaiters: [CheckedContinuation<Void, Error>] = []
     private var connectionError: TransportError?
     private var isClosed = false
@@ -600,6 +608,12 @@ final class StreamCore: @unchecked Sendable {
 
     func acked(buffered: UInt64) {
         sendBuffered = buffered
+        // Top the C buffer up in large pieces, not after every ACK: each refill is a malloc'd
+        // chunk plus a scatter entry ngtcp2 walks per packet, so ACK-sized refills cost CPU.
+        guard writeRemaining > 0 else { return }
+        let limit = UInt64(connection.endpoint.config.streamSendBuffer)
+        let free = limit > buffered ? limit - buffered : 0
+        guard free >= min(limit / 4, UInt64(writeRemaining)) || writeError != nil else { return }
         pumpWrite()
     }
 

@@ -45,6 +45,10 @@ final class EndpointCore: @unchecked Sendable {
     private var dirty: [ConnectionCore] = []
     private var receiveBuffer = [UInt8](repeating: 0, count: 65536)
     private var sendScratch = [UInt8](repeating: 0, count: 1500)
+    /// UDP GSO for bursts; switched off for good the first time the kernel refuses it.
+    private var gsoEnabled: Bool
+    /// Received datagrams may arrive coalesced (UDP_GRO) and are split before dispatch.
+    private let groEnabled: Bool
     private var resetWindowStart: UInt64 = 0
     private var resetsInWindow = 0
     private var armedExpiry: UInt64 = 0
@@ -124,6 +128,8 @@ final class EndpointCore: @unchecked Sendable {
             throw .socket("getsockname returned an unknown address family")
         }
         localAddress = bound
+        gsoEnabled = cquic_udp_gso_supported(boundFD) != 0
+        groEnabled = cquic_udp_enable_gro(boundFD) != 0
 
         epollFD = cquic_epoll_create()
         wakeFD = cquic_eventfd()
@@ -266,17 +272,27 @@ final class EndpointCore: @unchecked Sendable {
     private func receivePackets() {
         var from = sockaddr_storage()
         var fromLength = socklen_t(0)
+        var segment = 0
         // Bounded per wake-up so timers and commands are not starved under load.
         for _ in 0..<512 {
             let n = receiveBuffer.withUnsafeMutableBufferPointer { buf in
-                cquic_recv(fd, buf.baseAddress!, buf.count, &from, &fromLength)
+                groEnabled
+                    ? cquic_recv_segments(fd, buf.baseAddress!, buf.count, &from, &fromLength, &segment)
+                    : cquic_recv(fd, buf.baseAddress!, buf.count, &from, &fromLength)
             }
             if n < 0 { return }
             let now = cquic_timestamp()
+            let total = Int(n)
+            let step = segment > 0 ? segment : max(total, 1)
             receiveBuffer.withUnsafeBufferPointer { buf in
                 withUnsafePointer(to: &from) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                        dispatch(packet: buf.baseAddress!, length: Int(n), from: sa, fromLength: fromLength, now: now)
+                        var offset = 0
+                        repeat {
+                            let length = min(step, total - offset)
+                            dispatch(packet: buf.baseAddress! + offset, length: length, from: sa, fromLength: fromLength, now: now)
+                            offset += length
+                        } while offset < total
                     }
                 }
             }
@@ -432,6 +448,21 @@ final class EndpointCore: @unchecked Sendable {
         let rc = cquic_send(fd, data, length, address, addressLength)
         if rc != 0 && rc != EAGAIN && rc != EWOULDBLOCK {
             logger?.debug("sendto failed: errno \(rc)")
+        }
+        return rc
+    }
+
+    /// Sends `length` bytes as datagrams of `segment` bytes (the last may be shorter) to one address.
+    func sendSegments(_ data: UnsafePointer<UInt8>, _ length: Int, segment: Int, to address: UnsafePointer<sockaddr>, _ addressLength: socklen_t) -> Int32 {
+        var rc = cquic_send_segments(fd, data, length, segment, address, addressLength, gsoEnabled ? 1 : 0)
+        if gsoEnabled && (rc == EIO || rc == EINVAL || rc == EOPNOTSUPP || rc == ENOPROTOOPT) {
+            // The route or device cannot segment (e.g. no checksum offload): batch with sendmmsg instead.
+            logger?.debug("UDP GSO refused (errno \(rc)); using sendmmsg")
+            gsoEnabled = false
+            rc = cquic_send_segments(fd, data, length, segment, address, addressLength, 0)
+        }
+        if rc != 0 && rc != EAGAIN && rc != EWOULDBLOCK {
+            logger?.debug("sendmsg failed: errno \(rc)")
         }
         return rc
     }

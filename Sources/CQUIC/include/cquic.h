@@ -80,6 +80,10 @@ typedef struct cquic_callbacks {
   /// A source connection id of ours became valid / retired: route packets carrying it here.
   void (*cid_added)(void *ctx, const uint8_t *cid, size_t len);
   void (*cid_removed)(void *ctx, const uint8_t *cid, size_t len);
+  /// Optional: send `len` bytes as consecutive UDP datagrams of `segment` bytes each (the last
+  /// may be shorter), all to addr, in one go (GSO / sendmmsg). NULL: send_packet per datagram.
+  int (*send_segments)(void *ctx, const uint8_t *data, size_t len, size_t segment, const struct sockaddr *addr,
+                       socklen_t addrlen);
 } cquic_callbacks;
 
 /// Transport limits (0 picks the default named in cquic.c).

@@ -22,6 +22,21 @@ long cquic_recv(int fd, uint8_t *buf, size_t cap, struct sockaddr_storage *from,
 /// 0, or errno.
 int cquic_send(int fd, const uint8_t *buf, size_t len, const struct sockaddr *to, socklen_t tolen);
 
+/// 1 when the kernel offers UDP generic segmentation offload (UDP_SEGMENT) on fd.
+int cquic_udp_gso_supported(int fd);
+/// Sends `len` bytes as datagrams of `segment` bytes each (the last may be shorter) to one
+/// address: a single sendmsg with a UDP_SEGMENT cmsg when use_gso, else one sendmmsg batch.
+/// 0, or errno (EAGAIN: the socket is full and the rest was dropped; with use_gso, EIO/EINVAL/
+/// EOPNOTSUPP mean the path cannot segment: retry with use_gso 0).
+int cquic_send_segments(int fd, const uint8_t *buf, size_t len, size_t segment, const struct sockaddr *to,
+                        socklen_t tolen, int use_gso);
+/// Asks the kernel to coalesce received datagrams of one flow (UDP_GRO). 1 when enabled.
+int cquic_udp_enable_gro(int fd);
+/// Like cquic_recv; with GRO, *segment is the size of each coalesced datagram (the last may be
+/// shorter), else 0 (one datagram).
+long cquic_recv_segments(int fd, uint8_t *buf, size_t cap, struct sockaddr_storage *from, socklen_t *fromlen,
+                         size_t *segment);
+
 int cquic_epoll_create(void);
 int cquic_epoll_add(int epfd, int fd);
 /// Waits and writes ready fds to fds. Returns their number, 0 on EINTR, -1 on error.
