@@ -61,7 +61,10 @@ public final class StageHostMedia: Sendable {
             connection.close(code: 0, reason: error.description)
             return
         }
-        let served = Task { await listenerFanout.serve(subscription, to: send) }
+        let served = Task {
+            await listenerFanout.serve(subscription, to: send)
+            connection.close(code: 0, reason: "stage ended")
+        }
         _ = await connection.closed()
         listenerFanout.unsubscribe(subscription.id)
         await served.value
@@ -180,7 +183,10 @@ public final class StageMediaHandler: ProtocolHandler {
                 connection.close(code: 0, reason: error.description)
                 return
             }
-            let served = Task { await relay.serve(subscription, to: send) }
+            let served = Task {
+                await relay.serve(subscription, to: send)
+                connection.close(code: 0, reason: "relay stopped")
+            }
             _ = await connection.closed()
             relay.unsubscribe(subscription.id)
             await served.value
@@ -323,5 +329,103 @@ public final class StageSpeakerClient: Sendable {
     public func close() {
         Task { [send] in try? await send.finish() }
         connection.close(code: 0, reason: "done")
+    }
+}
+
+/// A listener's media pipeline with the recovery policy: follow `RelayAssignment`s, and when a
+/// relay's stream ends fall straight back to the host (no backoff), so a dead relay's listeners
+/// are playing again long before the host's reassignment arrives. Failed connects and
+/// authentication failures back off 2 s, doubling, capped at 30 s (spec §10.8/§10.9).
+public final class StageListenerPipeline: Sendable {
+    private struct State {
+        var source: EndpointID
+        /// Bumped by every reassignment: tells "we closed it to move" from "the source went away".
+        var generation = 0
+        var connection: (any PeerConnection)?
+        var stopped = false
+        var connections = 0
+        var authFailures = 0
+    }
+    private let state: Mutex<State>
+    private let host: EndpointID
+    private let hostSigningKey: Ed25519.PublicKey
+    private let dialer: any PeerDialer
+    private let deliver: @Sendable (UInt32, [UInt8], Bool) -> Void
+    private let sleep: @Sendable (Double) async -> Void
+
+    public init(dialer: any PeerDialer, host: EndpointID, hostSigningKey: Ed25519.PublicKey, source: EndpointID? = nil,
+                sleep: @escaping @Sendable (Double) async -> Void = { seconds in try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000)) },
+                deliver: @escaping @Sendable (_ sequence: UInt32, _ opus: [UInt8], _ verified: Bool) -> Void) {
+        self.dialer = dialer
+        self.host = host
+        self.hostSigningKey = hostSigningKey
+        self.deliver = deliver
+        self.sleep = sleep
+        state = Mutex(State(source: source ?? host))
+    }
+
+    public var currentSource: EndpointID { state.withLock { $0.source } }
+    /// Connections made so far (reconnects included).
+    public var connectionCount: Int { state.withLock { $0.connections } }
+    public var authFailureCount: Int { state.withLock { $0.authFailures } }
+
+    /// Restart towards `source` (a `RelayAssignment` naming me; the host's id means back to the host).
+    public func reassign(to source: EndpointID) {
+        let old: (any PeerConnection)? = state.withLock { s in
+            guard s.source != source else { return nil }
+            s.source = source
+            s.generation += 1
+            return s.connection
+        }
+        old?.close(code: 0, reason: "reassigned")
+    }
+
+    public func stop() {
+        let connection: (any PeerConnection)? = state.withLock { s in
+            s.stopped = true
+            return s.connection
+        }
+        connection?.close(code: 0, reason: "done")
+    }
+
+    /// Runs until `stop()`.
+    public func run() async {
+        var backoff = 2.0
+        while !state.withLock({ $0.stopped }) {
+            let (source, generation) = state.withLock { ($0.source, $0.generation) }
+            let end = await StageListenerClient.listen(dialer: dialer, source: source, hostSigningKey: hostSigningKey,
+                                                       onConnected: { connection in
+                let stale = self.state.withLock { s -> Bool in
+                    s.connection = connection
+                    s.connections += 1
+                    // Stopped, or reassigned while this connection was being set up.
+                    return s.stopped || s.generation != generation
+                }
+                if stale { connection.close(code: 0, reason: "reassigned") }
+            }, deliver: deliver)
+            state.withLock { $0.connection = nil }
+            if state.withLock({ $0.stopped }) { return }
+            switch end {
+            case .streamEnded:
+                // The source went away (or we were reassigned): a dead relay means back to the host.
+                let reassigned = state.withLock { s -> Bool in
+                    if s.generation != generation { return true }
+                    if source != host { s.source = host; s.generation += 1; return true }
+                    return false
+                }
+                if reassigned {
+                    backoff = 2
+                } else {
+                    // The host itself ended the stream: do not spin.
+                    await sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+                }
+            case .connectFailed, .malformed, .authFailed:
+                if case .authFailed = end { state.withLock { $0.authFailures += 1 } }
+                state.withLock { s in if s.generation == generation, s.source != host { s.source = host; s.generation += 1 } }
+                await sleep(backoff)
+                backoff = min(backoff * 2, 30)
+            }
+        }
     }
 }

@@ -47,16 +47,18 @@ public struct StageTopology: Sendable {
 
     public func source(of listener: String) -> Source? { placement[listener].flatMap { sources[$0] } }
 
-    /// A relay volunteered: add it (once) and re-place every listener, as the reference does.
+    /// A relay volunteered: add it (once) and place the listeners waiting for a slot.
     public mutating func addRelay(publicKey: String, nodeID: String, capacity: UInt32) -> [Assignment] {
         guard publicKey != host, sources[publicKey] == nil else { return [] }
         // A relay is a listener that forwards; it no longer needs a slot of its own elsewhere.
         removeListenerSlot(publicKey)
         let now = clock.nowMillis()
         sources[publicKey] = Source(publicKey: publicKey, nodeID: nodeID, capacity: Int(capacity), lastAlive: now)
+        // The reference releases and re-places every listener here; that moves listeners between
+        // relays for nothing (each move restarts a pipeline and loses audio until the next
+        // checkpoint), so placed listeners stay and only waiting ones are placed.
         let before = placement
-        for listener in listenerOrder { release(listener) }
-        for listener in listenerOrder { place(listener) }
+        for listener in unassigned { place(listener) }
         return diff(from: before)
     }
 
