@@ -210,7 +210,8 @@ struct StageMixerNetworkTests {
         let evil = Ed25519.SecretKey.generate().publicKey, listenerID = Ed25519.SecretKey.generate().publicKey
         let mixer = try StageMixer(hostSigningKey: host.signingKey)
         // A "relay" that forwards the host's frames but swaps the Opus payload of every 10th frame.
-        let relay = StageRelay()
+        // A queue deep enough for the whole run: no frame may be dropped however the tasks interleave.
+        let relay = StageRelay(limits: StageRelayLimits(queueFrames: 200))
         let handler = StageMediaHandler()
         handler.setRole(.relay(relay))
         network.serve(evil, alpn: StageMedia.alpn, handler: handler)
@@ -229,7 +230,11 @@ struct StageMixerNetworkTests {
             var frame = try AudioFrame.decode(try mixer.tick().mixed).frame
             if index == 70 { frame.payload = try OpusEncoder().encode([Float](repeating: 0.1, count: 960)) }
             relay.ingest(try frame.encode())
+            await Task.yield()
         }
+        // Ends the stream if the listener did not stop by itself, so a miss fails instead of hanging.
+        for _ in 0..<10_000 where result.withLock({ $0 }) == nil { try await Task.sleep(nanoseconds: 1_000_000) }
+        relay.close()
         await listening.value
         #expect(result.withLock { $0 } == .authFailed(.tamperDetected))
         // Verified from frame 50; the forged frame 70 is played (as the reference does) but the
