@@ -35,7 +35,8 @@ struct StageMixerTests {
         for (seq, tag) in [(UInt32(0), AudioFrameTag.normal), (.max, .checkpoint), (123_456, .normal)] {
             let payload = [UInt8](repeating: 7, count: Int(seq % 300))
             let ours = StageWireFrame.encode(sequence: seq, timestamp: seq &* 960, tag: tag.rawValue, payload: payload)
-            #expect(ours == (try AudioFrame(sequence: seq, timestamp: seq &* 960, tag: tag, payload: payload).encode()))
+            let theirs = try AudioFrame(sequence: seq, timestamp: seq &* 960, tag: tag, payload: payload).encode()
+            #expect(ours == theirs)
             #expect(StageWireFrame.sequence(of: ours) == seq && StageWireFrame.tag(of: ours) == tag.rawValue)
         }
     }
