@@ -199,6 +199,13 @@ struct StageMixerNetworkTests {
 
         for listener in listeners { listener.pipeline.stop() }
         for speaker in speakers { speaker.close() }
+        // Speakers leaving release everything fed to them, even from a silent source (host voice).
+        for _ in 0..<2_000 where !hostMedia.speakerIDs.isEmpty || hostMedia.hostVoiceFanout.metrics.listeners > 0 {
+            try await Task.sleep(nanoseconds: 1_000_000)
+        }
+        #expect(hostMedia.speakerIDs.isEmpty)
+        #expect(hostMedia.hostVoiceFanout.metrics.listeners == 0)
+        #expect(mixer.sourceCount == 0)
         hostMedia.close()
         relays[1].close()
         for task in tasks { task.cancel() }

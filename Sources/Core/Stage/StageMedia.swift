@@ -80,16 +80,19 @@ public final class StageHostMedia: Sendable {
             return s.filter { $0.key != id }.map(\.value)
         }
         audio?.speakerJoined(id)
-        var pipes: [Task<Void, Never>] = []
-        func attach(_ source: StageRelay, on target: any PeerConnection) async {
+        // Subscriptions feeding this speaker's connection (other speakers, host voice) are ended
+        // explicitly when it leaves: a silent source would otherwise keep them forever.
+        var inbound: [(StageRelay, UInt64)] = []
+        func attach(_ source: StageRelay, on target: any PeerConnection, inboundToNew: Bool) async {
             guard let stream = try? await target.openUnidirectionalStream(), let sub = try? source.subscribe() else { return }
-            pipes.append(Task { await source.serve(sub, to: stream) })
+            if inboundToNew { inbound.append((source, sub.id)) }
+            Task { await source.serve(sub, to: stream) }
         }
         for other in others {
-            await attach(other.fanout, on: connection)
-            await attach(fanout, on: other.connection)
+            await attach(other.fanout, on: connection, inboundToNew: true)
+            await attach(fanout, on: other.connection, inboundToNew: false)
         }
-        await attach(hostVoiceFanout, on: connection)
+        await attach(hostVoiceFanout, on: connection, inboundToNew: true)
         var splitter = StageFrameSplitter()
         let forward: ([UInt8]) -> Void = { frame in
             fanout.ingest(frame)
@@ -106,7 +109,7 @@ public final class StageHostMedia: Sendable {
         speakers.withLock { s in if s[id]?.connection === connection { s[id] = nil } }
         fanout.close()
         audio?.speakerLeft(id)
-        for pipe in pipes { pipe.cancel() }
+        for (source, id) in inbound { source.unsubscribe(id) }
     }
 
     public func close() {
