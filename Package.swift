@@ -34,7 +34,7 @@ let package = Package(
         // Swift layers: Core → Transport → AudioPipeline → Appliance.
         .target(name: "Core", dependencies: ["CSodium", "CSQLite"],
                 exclude: ["README.md", "Crypto/README.md", "Identity/README.md", "Wire/README.md", "Store/README.md",
-                         "Social/README.md", "DM/README.md", "Gossip/README.md"]),
+                         "Social/README.md", "DM/README.md", "Gossip/README.md", "Stage/README.md"]),
         .target(name: "Transport", dependencies: ["Core", "CQUIC"], exclude: ["README.md"]),
         .target(name: "AudioPipeline", dependencies: ["Core", "COpus", "COpusShim", "CALSA", "CSpeexDSP"],
                 exclude: ["README.md", "Calls/README.md"]),
