@@ -5,7 +5,7 @@ struct ProsceniumBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proscenium-bench",
         abstract: "Benchmarks for Proscenium Node (figures go to docs/benchmarks.md).",
-        subcommands: [CryptoBench.self, AudioBench.self, TransportBench.self, DMBench.self, RelayBench.self]
+        subcommands: [CryptoBench.self, AudioBench.self, TransportBench.self, DMBench.self, RelayBench.self, GossipBench.self]
     )
 }
 
