@@ -166,6 +166,15 @@ struct TwoNodeTests {
         // A's own message is marked delivered (B acked it).
         #expect(try Self.messages(a, with: masterB).contains { $0["content"] as? String == "hi" && $0["delivered"] as? Bool == true })
 
+        // B blocks A: A's next DM is dropped at B's door (spec §8.3 block check) and stays queued at A.
+        _ = try b.json(["block", masterA])
+        _ = try a.json(["dm", masterB, "after the block"])
+        let deadline = Date().addingTimeInterval(4)
+        while Date() < deadline { usleep(200_000) }
+        #expect(!((try? Self.messages(b, with: masterA)) ?? []).contains { $0["content"] as? String == "after the block" },
+                "a blocked peer's DM was stored")
+        #expect(try Self.messages(a, with: masterB).contains { $0["content"] as? String == "after the block" && $0["delivered"] as? Bool == false })
+
         let statusA = try a.json(["status"])
         let peersA = try #require(statusA["peers"] as? [String: Any])
         #expect((peersA["following"] as? Int) == 1)

@@ -67,6 +67,12 @@ struct PeerAwareHandler: ProtocolHandler {
         }
         if resolveFirst {
             await introduce()
+            // Block check before reading (spec §8.3): a blocked master key's connection is dropped.
+            if let social = components.social, let master = try? await social.directory.master(forTransportID: remote),
+               (try? social.store.isBlocked(master.hex)) == true {
+                connection.close(code: 0, reason: "")
+                return
+            }
         } else {
             Task { await introduce() }
         }
