@@ -24,7 +24,7 @@ struct DMCrashTests {
         let bob = try NodeIdentity(masterSeed: SecretBytes(SHA256.hash("dm-crash-bob"))).masterPublicKey.hex
 
         for round in 0..<Self.kills {
-            let run = try ChildRun(executable: executable, arguments: [dir.path, String(Self.total)])
+            let run = try ChildProcess(executable: executable, arguments: [dir.path, String(Self.total)])
             if round > 0 { #expect(run.waitForLine(timeoutSeconds: 120), "round \(round): no progress; \(run.stderrText())") }
             usleep(UInt32.random(in: 0...(round == 0 ? 150_000 : 300_000), using: &generator))
             let lines = run.kill()
@@ -38,7 +38,7 @@ struct DMCrashTests {
             perRound.append("\(announced.count) enqueued/\(state.received.count) delivered/\(state.queued.count) queued")
         }
         // Final run to completion.
-        let final = try ChildRun(executable: executable, arguments: [dir.path, String(Self.total)])
+        let final = try ChildProcess(executable: executable, arguments: [dir.path, String(Self.total)])
         let finished = final.waitForExit(timeoutSeconds: 300)
         #expect(finished && final.lines().last == "done", "final run: \(final.stderrText())")
         announced += final.lines().compactMap { $0.hasPrefix("enqueued ") ? Int($0.dropFirst(9)) : nil }
@@ -90,74 +90,4 @@ struct DMCrashTests {
     static func locate() -> String? {
         BuiltProducts.locate("dm-crash-sender")
     }
-}
-
-/// One launch of a child, stdout/stderr collected on background threads.
-final class ChildRun: @unchecked Sendable {
-    private let process = Process()
-    private let collected = CollectedOutput()
-
-    init(executable: String, arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let collected = collected
-        let outHandle = out.fileHandleForReading, errHandle = err.fileHandleForReading
-        Thread.detachNewThread {
-            while true {
-                let chunk = outHandle.availableData
-                if chunk.isEmpty { break }
-                collected.stdout.withLock { $0.append(contentsOf: chunk) }
-            }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
-        Thread.detachNewThread {
-            let all = errHandle.readDataToEndOfFile()
-            collected.stderr.withLock { $0.append(contentsOf: all) }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
-    }
-
-    func waitForLine(timeoutSeconds: Int) -> Bool {
-        for _ in 0..<(timeoutSeconds * 500) {
-            if collected.stdout.withLock({ $0.contains(UInt8(ascii: "\n")) }) { return true }
-            if !process.isRunning { return false }
-            usleep(2000)
-        }
-        return false
-    }
-
-    func waitForExit(timeoutSeconds: Int) -> Bool {
-        for _ in 0..<(timeoutSeconds * 100) {
-            if !process.isRunning { break }
-            usleep(10_000)
-        }
-        if process.isRunning { _ = kill(); return false }
-        process.waitUntilExit()
-        while collected.finishedPipes.load(ordering: .sequentiallyConsistent) < 2 { usleep(1000) }
-        return true
-    }
-
-    /// SIGKILLs the child (if still running) and returns its complete stdout lines.
-    @discardableResult
-    func kill() -> [String] {
-        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        while collected.finishedPipes.load(ordering: .sequentiallyConsistent) < 2 { usleep(1000) }
-        return lines()
-    }
-
-    func lines() -> [String] {
-        let text = String(decoding: collected.stdout.withLock { $0 }, as: UTF8.self)
-        guard let lastNewline = text.lastIndex(of: "\n") else { return [] }
-        return text[..<lastNewline].split(separator: "\n").map(String.init)
-    }
-
-    var wasKilledBySignal: Bool { process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL }
-
-    func stderrText() -> String { String(decoding: collected.stderr.withLock { $0 }, as: UTF8.self) }
 }

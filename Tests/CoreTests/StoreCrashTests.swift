@@ -20,7 +20,7 @@ struct StoreCrashTests {
         var acknowledged: [Int64] = []
 
         for round in 0..<Self.rounds {
-            let run = try WriterRun(executable: writer, dataDirectory: dir.path)
+            let run = try ChildProcess(executable: writer, arguments: [dir.path])
             if round == 0 {
                 // First round: kill anywhere from launch on, so the kill may land inside the
                 // migrations of a brand-new database.
@@ -28,11 +28,12 @@ struct StoreCrashTests {
             } else {
                 // Later rounds: wait (by event, not by speed) until this run has committed once,
                 // then kill after a random delay.
-                let started = run.waitForFirstCommit(timeoutSeconds: 120)
+                let started = run.waitForLine(timeoutSeconds: 120)
                 #expect(started, "round \(round): writer never committed; stderr: \(run.stderrText())")
                 usleep(UInt32.random(in: 0...250_000, using: &generator))
             }
-            let ids = try run.kill()
+            // Only complete lines count; the writer prints each with one atomic write(2).
+            let ids = run.kill().compactMap { line in line.hasPrefix("committed ") ? Int64(line.dropFirst("committed ".count)) : nil }
             #expect(run.wasKilledBySignal, "round \(round): writer exited by itself; stderr: \(run.stderrText())")
             // Ids are consecutive and continue from the previous round's last durable one.
             #expect(ids == ids.sorted())
@@ -128,76 +129,3 @@ struct StoreCrashTests {
     }
 }
 
-/// Bytes a reader thread collects from a child's pipes.
-final class CollectedOutput: Sendable {
-    let stdout = Mutex<[UInt8]>([])
-    let stderr = Mutex<[UInt8]>([])
-    /// Number of pipes read to end-of-file (2 when both are done).
-    let finishedPipes = Atomic<Int>(0)
-}
-
-/// One launch of the writer, with its stdout and stderr collected on background threads.
-final class WriterRun: @unchecked Sendable {
-    // Process is not Sendable; it is only touched from the test's thread.
-    private let process: Process
-    private let collected = CollectedOutput()
-
-    init(executable: String, dataDirectory: String) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [dataDirectory]
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let collected = collected
-        let outHandle = stdoutPipe.fileHandleForReading, errHandle = stderrPipe.fileHandleForReading
-        Thread.detachNewThread {
-            while true {
-                let chunk = outHandle.availableData
-                if chunk.isEmpty { break }
-                collected.stdout.withLock { $0.append(contentsOf: chunk) }
-            }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
-        Thread.detachNewThread {
-            let all = errHandle.readDataToEndOfFile()
-            collected.stderr.withLock { $0.append(contentsOf: all) }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
-    }
-
-    func waitForFirstCommit(timeoutSeconds: Int) -> Bool {
-        for _ in 0..<(timeoutSeconds * 500) {
-            if collected.stdout.withLock({ $0.contains(UInt8(ascii: "\n")) }) { return true }
-            if !process.isRunning { return false }
-            usleep(2000)
-        }
-        return false
-    }
-
-    /// SIGKILLs the writer, drains its output, and returns the ids it announced as committed.
-    func kill() throws -> [Int64] {
-        if process.isRunning {
-            _ = Foundation.kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        while collected.finishedPipes.load(ordering: .sequentiallyConsistent) < 2 { usleep(1000) }
-        let text = String(decoding: collected.stdout.withLock { $0 }, as: UTF8.self)
-        // Only complete lines count; a line is written with one atomic write(2).
-        return text.split(separator: "\n", omittingEmptySubsequences: true).compactMap { line in
-            guard line.hasPrefix("committed ") else { return nil }
-            return Int64(line.dropFirst("committed ".count))
-        }
-    }
-
-    var wasKilledBySignal: Bool {
-        process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
-    }
-
-    func stderrText() -> String {
-        String(decoding: collected.stderr.withLock { $0 }, as: UTF8.self)
-    }
-}
