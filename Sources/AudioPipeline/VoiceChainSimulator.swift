@@ -1,3 +1,4 @@
+import Core
 import Synchronization
 
 /// Runs the receive chain offline on a signal: our encoder (§9.3 settings) → a network that drops
@@ -85,17 +86,3 @@ public final class SimulatedAudioClock: AudioClock {
     public func set(_ value: Int64) { micros.store(value, ordering: .relaxed) }
 }
 
-/// Small deterministic PRNG (SplitMix64) so loss patterns are reproducible from a seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    public mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}

@@ -58,16 +58,9 @@ public struct GossipRandom: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
-        // splitmix64 expands the seed so that nearby seeds give unrelated streams.
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
+        // SplitMix64 expands the seed so that nearby seeds give unrelated streams.
+        var expander = SplitMix64(seed: seed)
+        s = (expander.next(), expander.next(), expander.next(), expander.next())
     }
 
     /// Seeded from the system's secure random source.
