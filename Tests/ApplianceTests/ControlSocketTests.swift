@@ -98,7 +98,7 @@ struct ControlSocketTests {
         let help = try NodeBinary.run(["ctl", "--data-dir", data, "help"])
         for name in ["status", "identity", "ticket", "peers", "config", "log", "shutdown", "help", "post", "reply", "like", "repost",
                      "delete", "follow", "unfollow", "feed", "profile", "followers", "following", "mute", "block",
-                     "notifications", "dm", "dms", "dm-log", "sync"] {
+                     "notifications", "dm", "dms", "dm-log", "sync", "call", "answer", "reject", "hangup", "calls"] {
             #expect(help.stdout.contains("  \(name) "), "help lacks \(name)")
         }
         let ticket = try NodeBinary.run(["ctl", "--data-dir", data, "ticket"])
@@ -126,7 +126,7 @@ struct ControlSocketTests {
         messages += notify.drain()
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") })
-        #expect(messages.contains { $0.contains("STATUS=running: 6 services") })
+        #expect(messages.contains { $0.contains("STATUS=running: 7 services") })
         #expect(!FileManager.default.fileExists(atPath: data + "/control.sock"))
         let log2 = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log2.contains("<5>node: stopping (SIGTERM)"))

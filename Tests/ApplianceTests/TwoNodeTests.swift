@@ -13,11 +13,14 @@ final class RunningNode {
     let data: String
     let logPath: String
     let listen: String
+    /// More `run` flags (e.g. `--audio none`).
+    let extraArguments: [String]
     private(set) var process: Process
 
-    init(data: String, listen: String = "127.0.0.1:0") throws {
+    init(data: String, listen: String = "127.0.0.1:0", extraArguments: [String] = []) throws {
         self.data = data
         self.listen = listen
+        self.extraArguments = extraArguments
         logPath = data + ".log"
         process = Process()
         try start()
@@ -27,7 +30,7 @@ final class RunningNode {
     func start() throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"]
+        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"] + extraArguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "PROSCENIUM_DATA_DIR")
         environment.removeValue(forKey: "NOTIFY_SOCKET")
@@ -76,11 +79,12 @@ final class RunningNode {
 
     func kill() { if process.isRunning { process.interrupt(); Glibc.kill(process.processIdentifier, SIGKILL) } }
 
-    static func make(in directory: TemporaryDirectory, name: String, listen: String = "127.0.0.1:0") throws -> RunningNode {
+    static func make(in directory: TemporaryDirectory, name: String, listen: String = "127.0.0.1:0",
+                     extraArguments: [String] = []) throws -> RunningNode {
         let data = directory.path + "/" + name
         let initialised = try NodeBinary.run(["init", "--data-dir", data])
         guard initialised.status == 0 else { throw NodeTestError("init \(name): \(initialised.stderr)") }
-        return try RunningNode(data: data, listen: listen)
+        return try RunningNode(data: data, listen: listen, extraArguments: extraArguments)
     }
 }
 

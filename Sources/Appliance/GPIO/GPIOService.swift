@@ -15,10 +15,15 @@ actor GPIOService: Service {
     private let logger: Logger
     private let registry: CommandRegistry
     private let reporter: FailureReporter
+    private let onAction: @Sendable (CallAction) -> Void
     private var worker: GPIOWorker?
+    /// Kept across restarts of the worker, so a reopened chip shows the current call.
+    private var callPhase = CallPhase.idle
 
-    init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, reporter: FailureReporter, logger: Logger) {
+    init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, reporter: FailureReporter, logger: Logger,
+         onAction: @escaping @Sendable (CallAction) -> Void = { _ in }) {
         self.reporter = reporter
+        self.onAction = onAction
         self.config = config
         self.state = state
         self.registry = registry
@@ -27,9 +32,10 @@ actor GPIOService: Service {
 
     func start() async throws {
         let reporter = self.reporter, serviceName = name
-        let worker = try GPIOWorker(config: config, logger: logger, state: state) { reason in
+        let worker = try GPIOWorker(config: config, logger: logger, state: state, onAction: onAction) { reason in
             reporter.report(service: serviceName, reason: reason)
         }
+        worker.setCallPhase(callPhase)
         self.worker = worker
         worker.start()
         registerCommands()
@@ -46,7 +52,10 @@ actor GPIOService: Service {
     }
 
     /// For the call service: what the buttons and LED should act on.
-    func setCallPhase(_ phase: CallPhase) { worker?.setCallPhase(phase) }
+    func setCallPhase(_ phase: CallPhase) {
+        callPhase = phase
+        worker?.setCallPhase(phase)
+    }
 
     /// `gpio` shows the lines; `gpio phase PHASE` pretends a call phase so an installer can check the
     /// wiring (LED patterns, which button does what) before calls exist.
@@ -89,9 +98,12 @@ final class GPIOWorker: @unchecked Sendable {
     private let done = Atomic<Bool>(false)
     private let phase = Mutex<CallPhase>(.idle)
     private let onFailure: @Sendable (String) -> Void
+    private let onAction: @Sendable (CallAction) -> Void
 
-    init(config: GPIOConfig, logger: Logger, state: NodeState, onFailure: @escaping @Sendable (String) -> Void) throws {
+    init(config: GPIOConfig, logger: Logger, state: NodeState, onAction: @escaping @Sendable (CallAction) -> Void,
+         onFailure: @escaping @Sendable (String) -> Void) throws {
         self.onFailure = onFailure
+        self.onAction = onAction
         self.config = config
         self.logger = logger
         self.state = state
@@ -177,8 +189,8 @@ final class GPIOWorker: @unchecked Sendable {
 
         func apply(_ decisions: [GPIOController.Decision], now: UInt64) {
             for decision in decisions {
-                // The call service subscribes here once it exists; until then the action is logged.
                 logger.notice("button \(decision.role.rawValue) → \(decision.action.rawValue) (call \(controller.phase.rawValue))")
+                onAction(decision.action)
             }
             if let outputs {
                 for change in controller.ledChanges(atMillis: now) { _ = cgpiod_set_value(outputs, change.offset, change.lit ? 1 : 0) }

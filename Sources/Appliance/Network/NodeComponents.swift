@@ -1,3 +1,4 @@
+import AudioPipeline
 import Core
 import Synchronization
 import Transport
@@ -14,6 +15,7 @@ final class NodeComponents: Sendable {
         var feedBridge: GossipFeedBridge?
         var social: SocialService?
         var dm: DMService?
+        var call: CallService?
     }
 
     private let parts = Mutex(Parts())
@@ -21,6 +23,7 @@ final class NodeComponents: Sendable {
     let peerHandler = DeferredProtocolHandler()
     let dmHandler = DeferredProtocolHandler()
     let gossipHandler = DeferredProtocolHandler()
+    let callHandler = DeferredProtocolHandler()
 
     var database: AppDatabase? { parts.withLock { $0.database } }
     var endpoint: Endpoint? { parts.withLock { $0.endpoint } }
@@ -29,6 +32,7 @@ final class NodeComponents: Sendable {
     var feedBridge: GossipFeedBridge? { parts.withLock { $0.feedBridge } }
     var social: SocialService? { parts.withLock { $0.social } }
     var dm: DMService? { parts.withLock { $0.dm } }
+    var call: CallService? { parts.withLock { $0.call } }
 
     func setDatabase(_ value: AppDatabase?) { parts.withLock { $0.database = value } }
     func setTransport(endpoint: Endpoint?, addressBook: AddressBook?) {
@@ -45,11 +49,17 @@ final class NodeComponents: Sendable {
     }
     func setSocial(_ value: SocialService?) { parts.withLock { $0.social = value } }
     func setDM(_ value: DMService?) { parts.withLock { $0.dm = value } }
+    func setCall(_ value: CallService?) { parts.withLock { $0.call = value } }
 
     /// The running social service, or an error an admin command can show.
     func requireSocial() throws -> SocialService {
         guard let social else { throw AdminCommandError("the social service is not running (see `status`)") }
         return social
+    }
+
+    func requireCall() throws -> CallService {
+        guard let call else { throw AdminCommandError("the call service is not running (see `status`)") }
+        return call
     }
 
     func requireDM() throws -> DMService {

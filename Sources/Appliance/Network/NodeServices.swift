@@ -1,3 +1,4 @@
+import AudioPipeline
 import Core
 import Foundation
 import Transport
@@ -72,6 +73,7 @@ actor TransportService: Service {
         router.register(alpn: PeerProtocolHandler.alpn, handler: components.peerHandler)
         router.register(alpn: DMService.alpn, handler: components.dmHandler)
         router.register(alpn: GossipWire.alpn, handler: components.gossipHandler)
+        router.register(alpn: CallService.alpn, handler: components.callHandler)
         let book = try AddressBook(path: dataDirectory + "/" + Self.addressBookFile)
         let endpoint = try Endpoint(secretKey: identity.transportKey, config: config, router: router)
         components.setTransport(endpoint: endpoint, addressBook: book)

@@ -1,3 +1,4 @@
+import AudioPipeline
 import Core
 
 /// The admin commands every node has: status, identity, ticket, peers, config, log, shutdown.
@@ -116,6 +117,7 @@ enum BuiltinCommands {
         let counts = await peerCounts(components: components)
         let gpio = await state.gpio
         let services = await supervisor.states
+        let call = await components.call?.status()
         let name = config.nodeName.isEmpty ? "(unnamed)" : config.nodeName
         let audio: JSONValue = .object([
             "backend": .string(config.audioBackend), "input": .string(config.audioInput),
@@ -138,6 +140,8 @@ enum BuiltinCommands {
                               "following": .int(counts.following)]),
             "audio": audio,
             "gpio": gpio.json,
+            "call": call.map { .object(["state": .string($0.phase), "call_id": $0.callID.map { .string($0) } ?? .null,
+                                        "peer": $0.peer.map { .string($0) } ?? .null]) } ?? .null,
             "relay": relay,
             "metrics": await state.metricsAddress.map { .string("http://\($0)/metrics") } ?? .null,
             "services": .array(services.map { .object(["name": .string($0.name), "state": .string($0.state.description)]) })
@@ -152,6 +156,7 @@ enum BuiltinCommands {
                            : "in \(config.audioInput), out \(config.audioOutput), aec \(config.audioEchoCancellation ? "on" : "off")"),
             "gpio    " + (gpio.enabled ? "\(gpio.chip): " + (gpio.lines + gpio.leds).map { "\($0.role)=\($0.active ? "on" : "off")" }.joined(separator: " ")
                           : "off"),
+            "call    " + CallAdminCommands.statusLine(call),
             "relay   " + (config.relayEnabled ? "on, 0/\(config.relayMaxListeners) listeners, 0/\(config.relayMaxKbps) kbit/s" : "off"),
             "services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " ")
         ]

@@ -46,7 +46,7 @@ final class NodeRuntime: Sendable {
         let reporter = FailureReporter(supervisorBox)
 
         // Start order; stopped in reverse. The consoles come last so their prompt follows the start-up log.
-        // database → transport → social → DM → control socket → (GPIO, metrics) → consoles.
+        // database → transport → gossip → social → DM → call → control socket → (GPIO, metrics) → consoles.
         let components = NodeComponents()
         let resolver = PeerResolver(components: components, logger: logger.child("peers"))
         var services: [any Service] = [
@@ -59,10 +59,18 @@ final class NodeRuntime: Sendable {
             DMNodeService(identity: identity, components: components, resolver: resolver, logger: logger.child("dm")),
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
         ]
-        if config.gpio.enabled {
-            services.append(GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter,
-                                        logger: logger.child("gpio")))
-        }
+        // Buttons act on the call service; call phases drive the buttons' meaning and the call LED.
+        let buttonActions = CallButtonActions(components: components, logger: logger.child("call"))
+        let gpio = config.gpio.enabled
+            ? GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter, logger: logger.child("gpio"),
+                          onAction: { action in Task { await buttonActions.perform(action) } })
+            : nil
+        services.insert(CallNodeService(identity: identity, components: components, resolver: resolver,
+                                        audioBackend: config.audioBackend, audioInput: config.audioInput,
+                                        audioOutput: config.audioOutput, logger: logger.child("call"),
+                                        onPhase: { phase in if let gpio { Task { await gpio.setCallPhase(phase) } } }),
+                        at: services.count - 1)
+        if let gpio { services.append(gpio) }
         if let metricsAddress = HostPort(parsing: config.prometheusListen) {
             services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
                 guard let supervisor = supervisorBox.supervisor else { return "" }
@@ -85,6 +93,7 @@ final class NodeRuntime: Sendable {
         supervisorBox.supervisor = supervisor
         BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch, components: components)
         NetworkCommands.register(in: registry, components: components)
+        CallAdminCommands.register(in: registry, components: components)
 
         SignalWaiter { signal in
             Task { await latch.trigger(signalName(signal)) }

@@ -56,7 +56,8 @@ public struct CallCommands: Sendable {
         var lines = ["call \(id) \(s.direction ?? "") \(s.peer.map { String($0.prefix(12)) } ?? "?"): \(s.phase)"
                      + (s.endReason.map { " (\($0))" } ?? "") + (s.durationMillis.map { ", \($0 / 1_000) s" } ?? "")]
         if let m = s.media {
-            let lossPercent = m.framesReceived > 0 ? Double(m.lost) * 100 / Double(m.played + m.lost) : 0
+            // Frames can have arrived before any was played or counted lost: no ratio (and no NaN) yet.
+            let lossPercent = m.played + m.lost > 0 ? Double(m.lost) * 100 / Double(m.played + m.lost) : 0
             lines.append("media: sent \(m.framesSent), received \(m.framesReceived) frames; loss \(String(format1: lossPercent)) %, "
                          + "late \(m.late), concealed \(m.concealed); jitter delay \(m.currentDelayMillis) ms "
                          + "(target \(m.targetDelayMillis), jitter \(m.jitterMillis) ms)")

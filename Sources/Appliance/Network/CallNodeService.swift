@@ -1,0 +1,138 @@
+import AudioPipeline
+import Core
+
+/// Voice calls: `CallService` on `proscenium/call/1`, signalled over DMs, with ALSA devices from
+/// [audio] (none with `--audio none`: calls are then refused with that reason). Phase changes go
+/// to `onPhase` (the GPIO LEDs and buttons).
+actor CallNodeService: Service {
+    nonisolated let name = "call"
+    private let identity: NodeIdentity
+    private let components: NodeComponents
+    private let resolver: PeerResolver
+    private let audioBackend: String
+    private let audioInput: String
+    private let audioOutput: String
+    private let onPhase: @Sendable (CallPhase) -> Void
+    private let logger: Logger
+
+    init(identity: NodeIdentity, components: NodeComponents, resolver: PeerResolver, audioBackend: String,
+         audioInput: String, audioOutput: String, logger: Logger, onPhase: @escaping @Sendable (CallPhase) -> Void) {
+        self.identity = identity
+        self.components = components
+        self.resolver = resolver
+        self.audioBackend = audioBackend
+        self.audioInput = audioInput
+        self.audioOutput = audioOutput
+        self.onPhase = onPhase
+        self.logger = logger
+    }
+
+    /// GPIO's view of a call phase (`CallStatus.phase` names).
+    static func gpioPhase(_ phase: String) -> CallPhase {
+        switch phase {
+        case "incoming": return .ringing
+        case "ringing", "connecting": return .outgoing
+        case "active": return .inCall
+        default: return .idle
+        }
+    }
+
+    func start() async throws {
+        guard let dm = components.dm, let social = components.social else {
+            throw AdminCommandError("DM or social service not running")
+        }
+        let audio: (any CallAudioProvider)?
+        if audioBackend == "none" {
+            audio = nil
+            logger.info("calls refused: no audio (--audio none)")
+        } else {
+            let input = audioInput.isEmpty ? "default" : audioInput
+            let output = audioOutput.isEmpty ? "default" : audioOutput
+            audio = DeviceCallAudioProvider.alsa(input: input, output: output, logger: logger)
+            logger.info("calls on ALSA in \(input), out \(output)")
+        }
+        let service = CallService(ownMaster: identity.masterPublicKey, signalling: dm, directory: social.directory,
+                                  dialer: LiveDialer(components: components), audio: audio, logger: logger)
+        let onPhase = self.onPhase, logger = self.logger
+        await service.addObserver { status in
+            logger.notice("call \(status.callID ?? "-"): \(status.phase)")
+            onPhase(CallNodeService.gpioPhase(status.phase))
+        }
+        await service.start()
+        components.setCall(service)
+        components.callHandler.bind(PeerAwareHandler(inner: service.handler, components: components, resolver: resolver,
+                                                     resolveFirst: true))
+    }
+
+    func stop() async {
+        let service = components.call
+        components.setCall(nil)
+        await service?.stop()
+        onPhase(.idle)
+    }
+}
+
+/// What a GPIO button press does to the running call service.
+struct CallButtonActions: Sendable {
+    let components: NodeComponents
+    let logger: Logger
+
+    func perform(_ action: CallAction) async {
+        guard let service = components.call else {
+            logger.notice("button \(action.rawValue): the call service is not running")
+            return
+        }
+        do {
+            switch action {
+            case .answer: try await service.answer()
+            case .reject: try await service.reject()
+            case .hangUp: try await service.hangup()
+            // Push-to-talk during a call: the microphone is open only while the button is held.
+            case .startTalking, .stopTalking:
+                guard await service.status().phase == "active" else { return }
+                await service.setMuted(action == .stopTalking)
+            case .callDefault: logger.notice("button call_default: no default contact configured")
+            }
+        } catch {
+            logger.notice("button \(action.rawValue): \(error)")
+        }
+    }
+}
+
+/// `call`, `answer`, `reject`, `hangup`, `calls` over AudioPipeline's `CallCommands`.
+enum CallAdminCommands {
+    static func register(in registry: CommandRegistry, components: NodeComponents) {
+        func command(_ name: String, _ summary: String, usage: String = "", details: String = "",
+                     arguments: ClosedRange<Int> = 0...0,
+                     _ run: @escaping @Sendable (CallCommands, [String]) async throws -> CallCommandReply) {
+            registry.register(AdminCommand(name: name, summary: summary, usage: usage, details: details,
+                                           arguments: arguments) { arguments in
+                let commands = CallCommands(service: try components.requireCall())
+                do {
+                    let reply = try await run(commands, arguments)
+                    return CommandOutput(text: reply.text, json: JSONValue(wire: reply.value))
+                } catch let error as AdminCommandError {
+                    throw error
+                } catch {
+                    throw AdminCommandError("\(name): \(error)")
+                }
+            })
+        }
+        command("call", "Call someone (voice).", usage: "PEER",
+                details: "PEER is a master key (64 hex) or the display name of someone you follow.",
+                arguments: 1...1) { c, a in
+            try await c.call(try NetworkCommands.peerKey(a[0], components: components))
+        }
+        command("answer", "Answer the ringing call.") { c, _ in try await c.answer() }
+        command("reject", "Reject the ringing call.") { c, _ in try await c.reject() }
+        command("hangup", "End the current call (or cancel an outgoing one).") { c, _ in try await c.hangup() }
+        command("calls", "The current or last call, with media statistics.") { c, _ in await c.calls() }
+    }
+
+    /// One line for `status`.
+    static func statusLine(_ status: CallStatus?) -> String {
+        guard let status else { return "not running" }
+        guard let id = status.callID else { return status.phase }
+        return "\(status.phase) \(id) \(status.direction ?? "") \(status.peer.map { String($0.prefix(12)) } ?? "?")"
+    }
+}
