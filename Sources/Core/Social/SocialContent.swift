@@ -1,6 +1,18 @@
 /// The signed content of spec §7: posts, likes, profiles, deletes. Field names and declaration
 /// order are the reference's serde shapes; `signedBytes` is the §2.2 CJSON each signature covers.
 
+/// Content signed with the author's signing key over its canonical bytes (spec §2.2).
+public protocol SignedContent {
+    var signedBytes: [UInt8] { get }
+    var signature: String { get set }
+}
+
+extension SignedContent {
+    public mutating func sign(with key: Ed25519.SecretKey) {
+        signature = Hex.encode(key.signature(for: signedBytes))
+    }
+}
+
 /// Who may see an account's content (spec §7.5). Serialized lowercase.
 public enum Visibility: String, Codable, Sendable, CaseIterable {
     case `public`
@@ -37,7 +49,7 @@ public struct MediaAttachment: Codable, Equatable, Hashable, Sendable {
 }
 
 /// A post, reply, quote or repost (spec §7.1).
-public struct Post: Codable, Equatable, Hashable, Sendable {
+public struct Post: Codable, Equatable, Hashable, Sendable, SignedContent {
     public var id: String
     public var author: String
     public var content: String
@@ -98,10 +110,6 @@ public struct Post: Codable, Equatable, Hashable, Sendable {
         ]).canonicalBytes
     }
 
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
-    }
-
     public var isRepost: Bool { content.isEmpty && media.isEmpty && quoteOf != nil }
 }
 
@@ -111,7 +119,7 @@ public enum InteractionKind: String, Codable, Sendable {
 }
 
 /// A like (spec §7.2).
-public struct Interaction: Codable, Equatable, Hashable, Sendable {
+public struct Interaction: Codable, Equatable, Hashable, Sendable, SignedContent {
     public var id: String
     public var author: String
     public var kind: InteractionKind
@@ -144,14 +152,10 @@ public struct Interaction: Codable, Equatable, Hashable, Sendable {
             "target_post_id": .string(targetPostID), "target_author": .string(targetAuthor), "timestamp": .uint(timestamp)
         ]).canonicalBytes
     }
-
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
-    }
 }
 
 /// A user's profile (spec §7.3).
-public struct Profile: Codable, Equatable, Hashable, Sendable {
+public struct Profile: Codable, Equatable, Hashable, Sendable, SignedContent {
     public var displayName: String
     public var bio: String
     public var avatarHash: String?
@@ -195,14 +199,10 @@ public struct Profile: Codable, Equatable, Hashable, Sendable {
             "visibility": .string(visibility.rawValue)
         ]).canonicalBytes
     }
-
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
-    }
 }
 
 /// `GossipMessage::DeletePost` payload (spec §5.3).
-public struct DeletePost: Codable, Equatable, Sendable {
+public struct DeletePost: Codable, Equatable, Sendable, SignedContent {
     public static let action = "delete_post"
     public var id: String
     public var author: String
@@ -217,14 +217,10 @@ public struct DeletePost: Codable, Equatable, Sendable {
     public var signedBytes: [UInt8] {
         CanonicalJSON.object(["action": .string(Self.action), "author": .string(author), "id": .string(id)]).canonicalBytes
     }
-
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
-    }
 }
 
 /// `GossipMessage::DeleteInteraction` payload (spec §5.3).
-public struct DeleteInteraction: Codable, Equatable, Sendable {
+public struct DeleteInteraction: Codable, Equatable, Sendable, SignedContent {
     public static let action = "delete_interaction"
     public var id: String
     public var author: String
@@ -238,10 +234,6 @@ public struct DeleteInteraction: Codable, Equatable, Sendable {
 
     public var signedBytes: [UInt8] {
         CanonicalJSON.object(["action": .string(Self.action), "author": .string(author), "id": .string(id)]).canonicalBytes
-    }
-
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
     }
 }
 
@@ -273,7 +265,7 @@ public struct DeviceEntry: Codable, Equatable, Sendable {
 }
 
 /// The owner's list of devices (transport ids), signed with the signing key (spec §5.3).
-public struct LinkedDevicesAnnouncement: Codable, Equatable, Sendable {
+public struct LinkedDevicesAnnouncement: Codable, Equatable, Sendable, SignedContent {
     public var masterPublicKey: String
     public var delegation: SigningKeyDelegation
     public var devices: [DeviceEntry]
@@ -304,10 +296,6 @@ public struct LinkedDevicesAnnouncement: Codable, Equatable, Sendable {
         ]).canonicalBytes
     }
 
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
-    }
-
     /// The three §5.3 checks.
     public func verify() throws(SignedRecordError) {
         try delegation.verify()
@@ -321,7 +309,7 @@ public struct LinkedDevicesAnnouncement: Codable, Equatable, Sendable {
 }
 
 /// `FollowRequest` (spec §6.5): signed by the requester's signing key, carrying its delegation.
-public struct FollowRequest: Codable, Equatable, Sendable {
+public struct FollowRequest: Codable, Equatable, Sendable, SignedContent {
     public var requester: String
     public var timestamp: UInt64
     public var signature: String
@@ -336,10 +324,6 @@ public struct FollowRequest: Codable, Equatable, Sendable {
 
     public var signedBytes: [UInt8] {
         CanonicalJSON.object(["requester": .string(requester), "timestamp": .uint(timestamp)]).canonicalBytes
-    }
-
-    public mutating func sign(with key: Ed25519.SecretKey) {
-        signature = Hex.encode(key.signature(for: signedBytes))
     }
 
     /// Responder steps 1–2: the enclosed delegation verifies, names the requester, and its
