@@ -40,13 +40,7 @@ struct OursToOursTests {
     func serverSide() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: ProtocolHandler {
-            let box: AsyncStreamBox<Connection>
-            func accept(_ peer: any PeerConnection) async {
-                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
-            }
-        }
-        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted)))
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: CaptureHandler(box: accepted)))
         let client = try makeEndpoint()
         let connection = try await client.connect(to: server.addr, alpn: testALPN)
         let serverSide = try #require(await accepted.next())
@@ -123,13 +117,7 @@ struct OursToOursTests {
     func backpressure() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: ProtocolHandler {
-            let box: AsyncStreamBox<Connection>
-            func accept(_ peer: any PeerConnection) async {
-                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
-            }
-        }
-        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted))) {
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: CaptureHandler(box: accepted))) {
             $0.streamReceiveWindow = 64 * 1024
             $0.maxStreamReceiveWindow = 64 * 1024
         }
@@ -255,13 +243,7 @@ struct OursToOursTests {
     func streamCap() async throws {
         try requireNamespace()
         let accepted = AsyncStreamBox<Connection>()
-        struct Capture: ProtocolHandler {
-            let box: AsyncStreamBox<Connection>
-            func accept(_ peer: any PeerConnection) async {
-                if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
-            }
-        }
-        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: Capture(box: accepted))) { $0.maxConcurrentStreams = 2 }
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: CaptureHandler(box: accepted))) { $0.maxConcurrentStreams = 2 }
         let client = try makeEndpoint()
         let connection = try await client.connect(to: server.addr, alpn: testALPN)
         let first = try await connection.openBidirectionalStream()
@@ -337,5 +319,13 @@ final class AsyncStreamBox<T: Sendable>: Sendable {
     func next() async -> T? {
         var iterator = stream.makeAsyncIterator()
         return await iterator.next()
+    }
+}
+
+/// Hands each accepted connection's native QUIC `Connection` to the test.
+struct CaptureHandler: ProtocolHandler {
+    let box: AsyncStreamBox<Connection>
+    func accept(_ peer: any PeerConnection) async {
+        if let connection = (peer as? QUICPeerConnection)?.connection { box.yield(connection) }
     }
 }
