@@ -1,21 +1,12 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Runs the built `proscenium-node` binary (found next to the test bundle) for CLI contract tests.
 enum NodeBinary {
-    static var path: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        // Swift Testing may run from inside the .xctest bundle path on some layouts.
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("proscenium-node").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return "proscenium-node"
-    }
+    static var path: String { BuiltProducts.locate("proscenium-node") ?? "proscenium-node" }
 
     struct Result {
         let status: Int32
