@@ -70,7 +70,7 @@ public final class ALSADevice: AudioDevice {
     private var pcm: OpaquePointer?
     private let configuration: ALSAConfiguration?
     private let scratch: UnsafeMutableRawPointer
-    private var nextDeadlineNanos: UInt64 = 0
+    private var pacer = PeriodPacer()
 
     /// Opens and configures the PCM. `configuration` replaces the global ALSA configuration when given.
     public init(name: String, direction: AudioDirection, options: Options = Options(),
@@ -208,7 +208,7 @@ public final class ALSADevice: AudioDevice {
             if direction == .capture { unpack(chunk) }
             done += frames
         }
-        if options.paceInSoftware { pace(frames: samples.count) }
+        if options.paceInSoftware { pacer.wait(frames: samples.count, sampleRate: options.sampleRate) }
         return result
     }
 
@@ -218,17 +218,6 @@ public final class ALSADevice: AudioDevice {
 
     private func unpack(_ samples: UnsafeMutableBufferPointer<Float>) {
         InterleavedSamples.unpack(scratch, into: samples, format: format, channels: channels)
-    }
-
-    private func pace(frames: Int) {
-        let periodNanos = UInt64(frames) * 1_000_000_000 / UInt64(options.sampleRate)
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nowNanos = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-        if nextDeadlineNanos == 0 || nextDeadlineNanos + 100_000_000 < nowNanos { nextDeadlineNanos = nowNanos }
-        nextDeadlineNanos += periodNanos
-        var deadline = timespec(tv_sec: Int(nextDeadlineNanos / 1_000_000_000), tv_nsec: Int(nextDeadlineNanos % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Appliance
 #if canImport(Glibc)
@@ -62,18 +63,9 @@ struct ConsoleTTYTests {
         var end: String.Index { output.endIndex }
     }
 
-    func startNode(data: String, tty: String, extraEnvironment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PROSCENIUM_CONSOLE_TTY"] = tty
-        for (k, v) in extraEnvironment { environment[k] = v }
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+    func startNode(data: String, tty: String, extraEnvironment: [String: String] = [:]) throws -> Subprocess {
+        try NodeBinary.start(["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"],
+                             environment: extraEnvironment.merging(["PROSCENIUM_CONSOLE_TTY": tty]) { $1 })
     }
 
     @Test func editingHistoryAndShutdownOnATerminal() throws {
@@ -83,7 +75,7 @@ struct ConsoleTTYTests {
         #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
         let pty = try PseudoTerminal()
         let process = try startNode(data: data, tty: pty.slavePath)
-        defer { if process.isRunning { process.terminate() } }
+        defer { process.kill() }
 
         #expect(pty.waitFor("Choose one now? [y/N]"))
         pty.type("n\r")
@@ -115,9 +107,8 @@ struct ConsoleTTYTests {
         #expect(long.isEmpty, "\(long)")
 
         pty.type("shutdown\r")
-        #expect(waitUntil(seconds: 5) { !process.isRunning })
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.wait(seconds: 5))
+        #expect(process.exitCode == 0)
     }
 
     @Test func pinIsAskedAndWrongPinsAreRefused() throws {
@@ -128,7 +119,7 @@ struct ConsoleTTYTests {
         #expect(try NodeBinary.run(["set-pin", "--data-dir", data], input: "2468\n").status == 0)
         let pty = try PseudoTerminal()
         let process = try startNode(data: data, tty: pty.slavePath)
-        defer { if process.isRunning { process.terminate() } }
+        defer { process.kill() }
 
         #expect(pty.waitFor("Admin PIN: "))
         var mark = pty.end
@@ -141,10 +132,9 @@ struct ConsoleTTYTests {
         mark = pty.end
         pty.type("log\r")
         #expect(pty.waitFor("log level:", after: mark))
-        process.terminate()
-        #expect(waitUntil(seconds: 5) { !process.isRunning })
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait(seconds: 5))
+        #expect(process.exitCode == 0)
     }
 
     @Test func lostTerminalIsRestartedWithBackoff() throws {
@@ -154,7 +144,7 @@ struct ConsoleTTYTests {
         #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
         let pty = try PseudoTerminal()
         let process = try startNode(data: data, tty: pty.slavePath)
-        defer { if process.isRunning { process.terminate() } }
+        defer { process.kill() }
         #expect(pty.waitFor("Choose one now?"))
         pty.hangUp()                                    // the serial cable is pulled: the device is gone
         func consoleState() -> String? {
@@ -167,9 +157,8 @@ struct ConsoleTTYTests {
         #expect(waitUntil(seconds: 10) { consoleState()?.hasPrefix("failed") == true }, "state: \(consoleState() ?? "?")")
         // The rest of the node is unaffected.
         #expect(try NodeBinary.run(["ctl", "--data-dir", data, "peers"]).status == 0)
-        process.terminate()
-        #expect(waitUntil(seconds: 5) { !process.isRunning })
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait(seconds: 5))
+        #expect(process.exitCode == 0)
     }
 }

@@ -46,20 +46,11 @@ struct ControlSocketTests {
         let identityObject = try #require(try JSONSerialization.jsonObject(with: Data(identity.stdout.utf8)) as? [String: Any])
 
         let notify = try NotifyListener(path: dir.path + "/notify.sock")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"]
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "PROSCENIUM_DATA_DIR")
-        environment["NOTIFY_SOCKET"] = notify.path
-        environment["WATCHDOG_USEC"] = "2000000"
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let logPath = dir.path + "/node.log"
+        let process = try NodeBinary.start(["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"],
+                                           environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000"],
+                                           stdout: .file(logPath), stderr: .file(logPath))
+        defer { process.kill() }
 
         var messages: [String] = []
         #expect(waitUntil(seconds: 15) { messages += notify.drain(); return messages.contains { $0.contains("READY=1") } },
@@ -118,17 +109,15 @@ struct ControlSocketTests {
         #expect(batch.stdout.contains("relay.max_listeners = 7"))
 
         // SIGTERM → clean exit 0 within 5 s, with STOPPING=1 and the socket removed.
-        process.terminate()
-        #expect(waitUntil(seconds: 5) { !process.isRunning }, "node did not exit within 5 s of SIGTERM")
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait(seconds: 5), "node did not exit within 5 s of SIGTERM")
+        #expect(process.exitCode == 0)
         messages += notify.drain()
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") })
         #expect(messages.contains { $0.contains("STATUS=running: 7 services") })
         #expect(!FileManager.default.fileExists(atPath: data + "/control.sock"))
-        let log2 = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log2 = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log2.contains("<5>node: stopping (SIGTERM)"))
     }
 
@@ -137,20 +126,14 @@ struct ControlSocketTests {
         defer { dir.remove() }
         let data = dir.path + "/node"
         #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["--data-dir", data, "--listen", "127.0.0.1:0", "--no-console"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try NodeBinary.start(["--data-dir", data, "--listen", "127.0.0.1:0", "--no-console"])
+        defer { process.kill() }
         #expect(waitUntil(seconds: 15) { FileManager.default.fileExists(atPath: data + "/control.sock") })
         #expect(waitUntil(seconds: 5) { (try? NodeBinary.run(["ctl", "--data-dir", data, "status"]).status) == 0 })
         let result = try NodeBinary.run(["ctl", "--data-dir", data, "shutdown"])
         #expect(result.stdout.contains("shutting down"))
-        #expect(waitUntil(seconds: 5) { !process.isRunning })
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.wait(seconds: 5))
+        #expect(process.exitCode == 0)
     }
 
     @Test func consoleOnAPipeRunsCommands() throws {
@@ -158,21 +141,16 @@ struct ControlSocketTests {
         defer { dir.remove() }
         let data = dir.path + "/node"
         #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--data-dir", data, "--listen", "127.0.0.1:0"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        input.fileHandleForWriting.write(Data("identity\nnosuchcommand\nshutdown\n".utf8))
-        #expect(waitUntil(seconds: 15) { !process.isRunning })
-        process.waitUntilExit()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let logPath = dir.path + "/node.out"
+        let process = try NodeBinary.start(["run", "--data-dir", data, "--listen", "127.0.0.1:0"], stdinPipe: true,
+                                           stdout: .file(logPath))
+        defer { process.kill() }
+        process.stdinHandle().write(Data("identity\nnosuchcommand\nshutdown\n".utf8))
+        #expect(process.wait(seconds: 15))
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(text.contains("master      "))
         #expect(text.contains("error: unknown command 'nosuchcommand'"))
-        #expect(process.terminationStatus == 0)
+        #expect(process.exitCode == 0)
     }
 
     @Test func secondNodeOnTheSameDataDirectoryIsRefused() async throws {

@@ -34,16 +34,9 @@ struct MetricsTests {
         defer { dir.remove() }
         let data = dir.path + "/node"
         #expect(try NodeBinary.run(["init", "--data-dir", data]).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PROSCENIUM_METRICS_PROMETHEUS_LISTEN"] = "127.0.0.1:0"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try NodeBinary.start(["run", "--no-console", "--data-dir", data, "--listen", "127.0.0.1:0"],
+                                           environment: ["PROSCENIUM_METRICS_PROMETHEUS_LISTEN": "127.0.0.1:0"])
+        defer { process.kill() }
 
         var url: String?
         #expect(waitUntil(seconds: 15) {
@@ -62,10 +55,9 @@ struct MetricsTests {
         #expect(response.contains("proscenium_build_info{version=\"\(NodeVersion.string)\"} 1"))
         #expect(try httpGet(host: address.host, port: address.port, path: "/").hasPrefix("HTTP/1.0 404"))
 
-        process.terminate()
-        #expect(waitUntil(seconds: 5) { !process.isRunning })
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        process.signal(SIGTERM)
+        #expect(process.wait(seconds: 5))
+        #expect(process.exitCode == 0)
     }
 
     @Test func textFormat() {

@@ -14,28 +14,28 @@ enum NodeBinary {
         let stderr: String
     }
 
-    /// Runs to completion with `input` on stdin.
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
+    /// The test process's environment without the node variables a developer's shell may set.
+    static func environment(_ extra: [String: String]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "PROSCENIUM_DATA_DIR")
         env.removeValue(forKey: "NOTIFY_SOCKET")
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        try process.run()
-        stdinPipe.fileHandleForWriting.write(Data(input.utf8))
-        try? stdinPipe.fileHandleForWriting.close()
-        let out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        let err = stderrPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
+    /// Runs to completion with `input` on stdin (killed after `timeoutSeconds`).
+    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:],
+                    timeoutSeconds: Double = 60) throws -> Result {
+        let output = try Subprocess.run(path, arguments, input: Array(input.utf8), environment: Self.environment(environment),
+                                        timeoutSeconds: timeoutSeconds)
+        return Result(status: output.status, stdout: output.stdout, stderr: output.stderr)
+    }
+
+    /// Starts a long-running node (`run …`); stop it with `signal(SIGTERM)` + `wait(seconds:)` or `kill()`.
+    static func start(_ arguments: [String], environment: [String: String] = [:], stdinPipe: Bool = false,
+                      stdout: Subprocess.Output = .null, stderr: Subprocess.Output = .null) throws -> Subprocess {
+        try Subprocess(executable: path, arguments: arguments, environment: Self.environment(environment),
+                       stdinPipe: stdinPipe, stdout: stdout, stderr: stderr)
     }
 }
 

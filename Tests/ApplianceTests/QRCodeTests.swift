@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Appliance
 
@@ -108,16 +109,7 @@ struct QRCodeTests {
     }
 
     func runZbar(_ zbar: String, _ image: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: zbar)
-        process.arguments = ["--quiet", "--raw", "-Sbinary", image]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        var text = String(decoding: data, as: UTF8.self)
+        var text = try Subprocess.run(zbar, ["--quiet", "--raw", "-Sbinary", image]).stdout
         if text.hasSuffix("\n") { text.removeLast() }
         return text
     }

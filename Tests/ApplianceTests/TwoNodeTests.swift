@@ -15,34 +15,21 @@ final class RunningNode {
     let listen: String
     /// More `run` flags (e.g. `--audio none`).
     let extraArguments: [String]
-    private(set) var process: Process
+    private(set) var process: Subprocess?
 
     init(data: String, listen: String = "127.0.0.1:0", extraArguments: [String] = []) throws {
         self.data = data
         self.listen = listen
         self.extraArguments = extraArguments
         logPath = data + ".log"
-        process = Process()
         try start()
     }
 
     /// Starts (again) on a fresh port; returns once every service runs and the endpoint is bound.
     func start() throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: NodeBinary.path)
-        process.arguments = ["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"] + extraArguments
-        var environment = ProcessInfo.processInfo.environment
-        environment.removeValue(forKey: "PROSCENIUM_DATA_DIR")
-        environment.removeValue(forKey: "NOTIFY_SOCKET")
-        process.environment = environment
         // A file, not a pipe: a chatty node must never block on a full pipe.
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try NodeBinary.start(["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"] + extraArguments,
+                                       stdout: .file(logPath), stderr: .file(logPath))
         let ready = waitUntil(seconds: 20) {
             guard let status = try? self.json(["status"]),
                   let services = status["services"] as? [[String: Any]], services.count >= 5,
@@ -70,14 +57,12 @@ final class RunningNode {
 
     /// SIGTERM; true when the process exited with status 0 within 5 s.
     func terminate() -> Bool {
-        guard process.isRunning else { return process.terminationStatus == 0 }
-        process.terminate()
-        guard waitUntil(seconds: 5, { !self.process.isRunning }) else { return false }
-        process.waitUntilExit()
-        return process.terminationReason == .exit && process.terminationStatus == 0
+        guard let process else { return false }
+        process.signal(SIGTERM)
+        return process.wait(seconds: 5) && process.exitCode == 0
     }
 
-    func kill() { if process.isRunning { process.interrupt(); Glibc.kill(process.processIdentifier, SIGKILL) } }
+    func kill() { process?.kill() }
 
     static func make(in directory: TemporaryDirectory, name: String, listen: String = "127.0.0.1:0",
                      extraArguments: [String] = []) throws -> RunningNode {

@@ -23,7 +23,7 @@ public final class AsterGossipPeer: @unchecked Sendable {
     /// Endpoint id (64 hex) and `127.0.0.1:port`, from the READY line.
     public private(set) var id = ""
     public private(set) var address = ""
-    private let process: Process
+    private let process: Subprocess
     private let stdinHandle: FileHandle
     private let reader: Thread
     private let box: LineBox
@@ -36,15 +36,9 @@ public final class AsterGossipPeer: @unchecked Sendable {
     public static func start(topic: [UInt8], secretKey: [UInt8]? = nil, bind: String = "127.0.0.1:0",
                              python: String = PythonPeers.asterPython, timeoutSeconds: Double = 30) throws -> AsterGossipPeer {
         try NetworkIsolation.assertLoopbackOnly()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, hex(topic), secretKey.map(hex) ?? "-", bind]
-        let stdinPipe = Pipe(), stdoutPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let peer = AsterGossipPeer(process: process, stdin: stdinPipe.fileHandleForWriting, stdout: stdoutPipe.fileHandleForReading)
+        let process = try Subprocess(executable: python, arguments: ["-c", script, hex(topic), secretKey.map(hex) ?? "-", bind],
+                                     stdinPipe: true, stderr: .null)
+        let peer = AsterGossipPeer(process: process, stdin: process.stdinHandle(), stdout: process.stdoutHandle())
         let ready = try peer.waitFor(prefix: "READY", timeoutSeconds: timeoutSeconds).split(separator: " ")
         guard ready.count == 3 else { throw Failure(description: "aster peer: bad READY line") }
         peer.id = String(ready[1])
@@ -52,7 +46,7 @@ public final class AsterGossipPeer: @unchecked Sendable {
         return peer
     }
 
-    private init(process: Process, stdin: FileHandle, stdout: FileHandle) {
+    private init(process: Subprocess, stdin: FileHandle, stdout: FileHandle) {
         self.process = process
         self.stdinHandle = stdin
         let box = LineBox()
@@ -101,8 +95,7 @@ public final class AsterGossipPeer: @unchecked Sendable {
     public func stop() {
         send("QUIT")
         _ = try? waitFor(prefix: "BYE", timeoutSeconds: 5)
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        process.terminate()
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

@@ -12,25 +12,12 @@ public enum AudioTools {
     /// Runs `executable` (looked up in PATH) with `arguments`; returns stdout, throws on failure.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let errData = LockedData()
-        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errReader.start()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
-        guard process.terminationStatus == 0 else {
-            throw Failure(command: ([executable] + arguments).joined(separator: " "), status: process.terminationStatus,
-                          stderr: String(decoding: errData.value, as: UTF8.self))
+        let result = try Subprocess.runBytes("/usr/bin/env", [executable] + arguments, timeoutSeconds: 600)
+        guard result.status == 0 else {
+            throw Failure(command: ([executable] + arguments).joined(separator: " "), status: result.status,
+                          stderr: String(decoding: result.stderr, as: UTF8.self))
         }
-        return stdout
+        return Data(result.stdout)
     }
 
     public static func isAvailable(_ executable: String) -> Bool {

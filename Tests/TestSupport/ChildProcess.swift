@@ -1,8 +1,5 @@
 import Foundation
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Bytes a reader thread collects from a child's pipes.
 final class CollectedOutput: Sendable {
@@ -10,37 +7,35 @@ final class CollectedOutput: Sendable {
     let stderr = Mutex<[UInt8]>([])
     /// Number of pipes read to end-of-file (2 when both are done).
     let finishedPipes = Atomic<Int>(0)
+
+    func read(_ handle: FileHandle, isStdout: Bool) {
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            if isStdout { stdout.withLock { $0.append(contentsOf: chunk) } } else { stderr.withLock { $0.append(contentsOf: chunk) } }
+        }
+        finishedPipes.add(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// Waits (bounded) for both pipes to reach end-of-file after the child is gone.
+    func waitForPipes(seconds: Double = 5) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while finishedPipes.load(ordering: .sequentiallyConsistent) < 2 && Date() < deadline { usleep(1000) }
+    }
 }
 
 /// One launch of a child process (a test tool), stdout/stderr collected on background threads so a
 /// chatty child never blocks on a full pipe; for crash tests that SIGKILL it at random moments.
 public final class ChildProcess: @unchecked Sendable {
-    private let process = Process()
+    private let process: Subprocess
     private let collected = CollectedOutput()
 
     public init(executable: String, arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try Subprocess(executable: executable, arguments: arguments)
         let collected = collected
-        let outHandle = out.fileHandleForReading, errHandle = err.fileHandleForReading
-        Thread.detachNewThread {
-            while true {
-                let chunk = outHandle.availableData
-                if chunk.isEmpty { break }
-                collected.stdout.withLock { $0.append(contentsOf: chunk) }
-            }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
-        Thread.detachNewThread {
-            let all = errHandle.readDataToEndOfFile()
-            collected.stderr.withLock { $0.append(contentsOf: all) }
-            collected.finishedPipes.add(1, ordering: .sequentiallyConsistent)
-        }
+        let out = process.stdoutHandle(), err = process.stderrHandle()
+        Thread.detachNewThread { collected.read(out, isStdout: true) }
+        Thread.detachNewThread { collected.read(err, isStdout: false) }
     }
 
     public func waitForLine(timeoutSeconds: Int) -> Bool {
@@ -53,22 +48,19 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     public func waitForExit(timeoutSeconds: Int) -> Bool {
-        for _ in 0..<(timeoutSeconds * 100) {
-            if !process.isRunning { break }
-            usleep(10_000)
+        guard process.wait(seconds: Double(timeoutSeconds)) else {
+            kill()
+            return false
         }
-        if process.isRunning { _ = kill(); return false }
-        process.waitUntilExit()
-        while collected.finishedPipes.load(ordering: .sequentiallyConsistent) < 2 { usleep(1000) }
+        collected.waitForPipes()
         return true
     }
 
     /// SIGKILLs the child (if still running) and returns its complete stdout lines.
     @discardableResult
     public func kill() -> [String] {
-        if process.isRunning { _ = Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        while collected.finishedPipes.load(ordering: .sequentiallyConsistent) < 2 { usleep(1000) }
+        process.kill()
+        collected.waitForPipes()
         return lines()
     }
 
@@ -78,7 +70,7 @@ public final class ChildProcess: @unchecked Sendable {
         return text[..<lastNewline].split(separator: "\n").map(String.init)
     }
 
-    public var wasKilledBySignal: Bool { process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL }
+    public var wasKilledBySignal: Bool { process.terminatingSignal == SIGKILL }
 
     public func stderrText() -> String { String(decoding: collected.stderr.withLock { $0 }, as: UTF8.self) }
 }

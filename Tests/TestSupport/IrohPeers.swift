@@ -25,7 +25,7 @@ public final class IrohPeer: @unchecked Sendable {
     public let id: String
     public let address: String
     public let ticket: String
-    private let process: Process
+    private let process: Subprocess
     private let input: FileHandle
     private let replies = LineQueue()
     private let events = LineQueue()
@@ -38,23 +38,16 @@ public final class IrohPeer: @unchecked Sendable {
         guard FileManager.default.isExecutableFile(atPath: kind.python) else {
             throw IrohPeerError("peer environment missing: \(kind.python) (scripts/setup installs it)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: kind.python)
-        process.arguments = ["-u", "-c", kind.script, mode] + alpns
         var env = ProcessInfo.processInfo.environment
         if let seedHex { env["PEER_SEED"] = seedHex }
         env["RUST_LOG"] = env["PEER_RUST_LOG"] ?? "error"
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        try process.run()
+        let process = try Subprocess(executable: kind.python, arguments: ["-u", "-c", kind.script, mode] + alpns,
+                                     environment: env, stdinPipe: true)
         self.process = process
-        input = stdinPipe.fileHandleForWriting
+        input = process.stdinHandle()
         let replies = self.replies, events = self.events
-        let out = stdoutPipe.fileHandleForReading
+        let out = process.stdoutHandle()
         Thread {
             var pending: [UInt8] = []
             while true {
@@ -70,7 +63,7 @@ public final class IrohPeer: @unchecked Sendable {
             replies.close()
             events.close()
         }.start()
-        let err = stderrPipe.fileHandleForReading
+        let err = process.stderrHandle()
         let stderrBuffer = self.stderrBuffer
         Thread {
             while true {
@@ -82,7 +75,7 @@ public final class IrohPeer: @unchecked Sendable {
         guard let first = await replies.next(timeout: .seconds(30)),
               let json = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any],
               let id = json["id"] as? String, let address = json["addr"] as? String else {
-            process.terminate()
+            process.kill()
             throw IrohPeerError("peer did not start: \(String(decoding: stderrBuffer.bytes, as: UTF8.self))")
         }
         self.id = id
@@ -90,9 +83,7 @@ public final class IrohPeer: @unchecked Sendable {
         ticket = json["ticket"] as? String ?? ""
     }
 
-    deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-    }
+    deinit { process.kill() }
 
     /// Sends one command line and returns its reply line (throws on "err" or timeout).
     @discardableResult
@@ -134,18 +125,13 @@ public final class IrohPeer: @unchecked Sendable {
     public var stderrText: String { String(decoding: stderrBuffer.bytes, as: UTF8.self) }
 
     /// SIGKILL: the peer vanishes without closing anything.
-    public func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
+    public func kill() { process.kill() }
 
     /// Asks the peer to close its endpoint and exit.
     public func stop() {
         if process.isRunning {
             input.write(Data("quit\n".utf8))
-            let deadline = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < deadline { usleep(10_000) }
-            if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+            if !process.wait(seconds: 5) { process.kill() }
         }
     }
 }
@@ -217,15 +203,8 @@ extension NetworkIsolation {
     public static func enableLoopbackMulticast() throws {
         try assertLoopbackOnly()
         for arguments in [["link", "set", "lo", "multicast", "on"], ["route", "replace", "224.0.0.0/4", "dev", "lo"]] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") {
-                process.executableURL = URL(fileURLWithPath: "/sbin/ip")
-            }
-            process.arguments = arguments
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw IrohPeerError("ip \(arguments.joined(separator: " ")) failed") }
+            let result = try NamespaceCommand.run(["ip"] + arguments)
+            guard result.status == 0 else { throw IrohPeerError("ip \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
         }
     }
 }

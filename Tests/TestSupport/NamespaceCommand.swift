@@ -51,30 +51,7 @@ public enum NamespaceCommand {
     public static func run(_ arguments: [String], input: String? = nil) throws -> CommandOutput {
         guard let tool = arguments.first else { throw NamespaceError.toolMissing("(empty command)") }
         guard let executable = locate(tool) else { throw NamespaceError.toolMissing(tool) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        let stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        let stdinPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdinPipe
-        try process.run()
-        if let input {
-            stdinPipe.fileHandleForWriting.write(Data(input.utf8))
-            try? stdinPipe.fileHandleForWriting.close()
-        }
-        // Drain stderr concurrently so a chatty child cannot block on a full pipe.
-        let stderrBox = NamespaceDataBox()
-        let drained = DispatchGroup()
-        let stderrHandle = stderrPipe.fileHandleForReading
-        DispatchQueue.global().async(group: drained) { stderrBox.store(stderrHandle.readDataToEndOfFile()) }
-        let out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        drained.wait()
-        return CommandOutput(status: process.terminationStatus,
-                             stdout: String(decoding: out, as: UTF8.self),
-                             stderr: String(decoding: stderrBox.load(), as: UTF8.self))
+        return try Subprocess.run(executable, Array(arguments.dropFirst()), input: input.map { Array($0.utf8) })
     }
 
     /// Like `run`, but throws `NamespaceError.commandFailed` on a non-zero exit; returns stdout.
@@ -89,12 +66,4 @@ public enum NamespaceCommand {
 
     /// True when this process may create namespaces and links.
     public static var isRoot: Bool { geteuid() == 0 }
-}
-
-/// Hands bytes read on another queue back to the caller.
-final class NamespaceDataBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func store(_ value: Data) { lock.lock(); data = value; lock.unlock() }
-    func load() -> Data { lock.lock(); defer { lock.unlock() }; return data }
 }

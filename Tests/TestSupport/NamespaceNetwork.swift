@@ -30,7 +30,7 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
 
     public var description: String { "netns \(name)" }
 
-    /// The command line that runs `arguments` inside this namespace (for callers that build their own `Process`).
+    /// The command line that runs `arguments` inside this namespace (for callers that start it themselves).
     public func commandLine(_ arguments: [String]) -> [String] {
         ["ip", "netns", "exec", name] + arguments
     }
@@ -46,16 +46,11 @@ public final class NetworkNamespace: Sendable, CustomStringConvertible {
         try NamespaceCommand.check(commandLine(arguments), input: input)
     }
 
-    /// Starts a long-running process inside this namespace (a peer, a server). `configure` may set its
-    /// standard input/output before launch. `remove()` kills it if the caller has not.
-    public func launch(_ arguments: [String], configure: (Process) -> Void = { _ in }) throws -> Process {
+    /// Starts a long-running process inside this namespace (a peer, a server), its stdout a pipe
+    /// (`stdoutHandle()`), its stderr discarded. `remove()` kills it if the caller has not.
+    public func launch(_ arguments: [String], stdinPipe: Bool = false) throws -> Subprocess {
         guard let ip = NamespaceCommand.locate("ip") else { throw NamespaceError.toolMissing("ip") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: ip)
-        process.arguments = Array(commandLine(arguments).dropFirst())
-        configure(process)
-        try process.run()
-        return process
+        return try Subprocess(executable: ip, arguments: Array(commandLine(arguments).dropFirst()), stdinPipe: stdinPipe, stderr: .null)
     }
 
     /// `ip -n <name> <arguments…>`.

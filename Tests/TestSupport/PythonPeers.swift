@@ -31,30 +31,11 @@ public enum PythonPeers {
     @discardableResult
     public static func run(_ script: String, arguments: [String] = [], input: [UInt8] = [],
                            python: String = peersPython) throws -> [UInt8] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script] + arguments
-        let stdinPipe = Pipe(), stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        try process.run()
-        // Write and read concurrently so large inputs/outputs cannot deadlock on pipe buffers.
-        let writer = Thread {
-            stdinPipe.fileHandleForWriting.write(Data(input))
-            try? stdinPipe.fileHandleForWriting.close()
+        let result = try Subprocess.runBytes(python, ["-c", script] + arguments, input: input, timeoutSeconds: 300)
+        guard result.status == 0 else {
+            throw Failure(status: result.status, stderr: String(decoding: result.stderr, as: UTF8.self))
         }
-        writer.start()
-        let errData = LockedData()
-        let errReader = Thread { errData.set(stderrPipe.fileHandleForReading.readDataToEndOfFile()) }
-        errReader.start()
-        let out = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errData.isSet { usleep(1000) }
-        guard process.terminationStatus == 0 else {
-            throw Failure(status: process.terminationStatus, stderr: String(decoding: errData.value, as: UTF8.self))
-        }
-        return [UInt8](out)
+        return result.stdout
     }
 
     /// Like `run`, returning stdout as trimmed text.
@@ -63,13 +44,4 @@ public enum PythonPeers {
         String(decoding: try run(script, arguments: arguments, input: input, python: python), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
-}
-
-final class LockedData: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    private var done = false
-    func set(_ d: Data) { lock.lock(); data = d; done = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return done }
-    var value: Data { lock.lock(); defer { lock.unlock() }; return data }
 }

@@ -18,16 +18,12 @@ struct NamespaceDiscoveryTests {
         _ = try hostA.ip("route", "add", "224.0.0.0/4", "dev", link.first.interface)
         _ = try hostB.ip("route", "add", "224.0.0.0/4", "dev", link.second.interface)
 
-        let input = Pipe(), output = Pipe()
-        let server = try hostA.launch([tool, "serve", "10.200.7.1:0"]) { process in
-            process.standardInput = input
-            process.standardOutput = output
-        }
+        let server = try hostA.launch([tool, "serve", "10.200.7.1:0"], stdinPipe: true)
         defer {
-            try? input.fileHandleForWriting.close()
-            server.waitUntilExit()
+            server.closeStdin()   // the tool exits at end of its input
+            if !server.wait(seconds: 10) { server.kill() }
         }
-        let ready = String(decoding: output.fileHandleForReading.availableLine(timeoutSeconds: 20), as: UTF8.self)
+        let ready = String(decoding: server.stdoutHandle().availableLine(timeoutSeconds: 20), as: UTF8.self)
         let id = try #require(ready.hasPrefix("READY ") ? String(ready.dropFirst(6)) : nil, "server said: \(ready)")
 
         let result = try hostB.run([tool, "find", "10.200.7.2:0", id])

@@ -27,13 +27,13 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("no-console"), help: "Do not run the admin console on standard input.")
     var noConsole = false
 
-    @Option(name: .customLong("audio-in"), help: ArgumentHelp("ALSA capture PCM.", valueName: "PCM"))
+    @Option(name: .customLong("audio-in"), help: ArgumentHelp("ALSA capture PCM (with --audio file: a 48 kHz mono WAV, looped).", valueName: "PCM"))
     var audioIn: String?
 
-    @Option(name: .customLong("audio-out"), help: ArgumentHelp("ALSA playback PCM.", valueName: "PCM"))
+    @Option(name: .customLong("audio-out"), help: ArgumentHelp("ALSA playback PCM (with --audio file: a raw S16LE output file).", valueName: "PCM"))
     var audioOut: String?
 
-    @Option(help: ArgumentHelp("Audio backend: alsa or none.", valueName: "BACKEND"))
+    @Option(help: ArgumentHelp("Audio backend: alsa, file or none.", valueName: "BACKEND"))
     var audio: String?
 
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical.", valueName: "LEVEL"))

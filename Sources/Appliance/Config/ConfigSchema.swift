@@ -56,12 +56,12 @@ public enum ConfigSchema {
         ConfigKey(section: "console", name: "pin_required", kind: .bool, defaultValue: .bool(false),
                   help: "Refuse console commands until an admin PIN is set (the first login must choose one).", live: true),
 
-        ConfigKey(section: "audio", name: "backend", kind: .choice(["alsa", "none"]), defaultValue: .string("alsa"),
-                  help: "Audio system: alsa, or none for a node without sound (relay/feed only).", live: false),
+        ConfigKey(section: "audio", name: "backend", kind: .choice(["alsa", "file", "none"]), defaultValue: .string("alsa"),
+                  help: "Audio system: alsa; file (input: a 48 kHz mono 16-bit WAV played in a loop, output: raw S16LE written, both paced to real time; for a box without a sound card); or none for a node without sound (relay/feed only).", live: false),
         ConfigKey(section: "audio", name: "input", kind: .string, defaultValue: .string("default"),
-                  help: "ALSA capture PCM, e.g. default, plughw:CARD=seeed2micvoicec,DEV=0.", live: false),
+                  help: "ALSA capture PCM, e.g. default, plughw:CARD=seeed2micvoicec,DEV=0 (backend file: a WAV path, empty for silence).", live: false),
         ConfigKey(section: "audio", name: "output", kind: .string, defaultValue: .string("default"),
-                  help: "ALSA playback PCM.", live: false),
+                  help: "ALSA playback PCM (backend file: a raw S16LE output path, empty to discard).", live: false),
         ConfigKey(section: "audio", name: "aec", kind: .bool, defaultValue: .bool(true),
                   help: "Echo cancellation (speexdsp) for loudspeaker use.", live: false),
 

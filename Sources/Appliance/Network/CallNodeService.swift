@@ -45,6 +45,12 @@ actor CallNodeService: Service {
         if audioBackend == "none" {
             audio = nil
             logger.info("calls refused: no audio (--audio none)")
+        } else if audioBackend == "file" {
+            // The ALSA default PCM name means "no file" here: silence in, nothing written out.
+            let input = audioInput == "default" ? "" : audioInput
+            let output = audioOutput == "default" ? "" : audioOutput
+            audio = DeviceCallAudioProvider.files(input: input, output: output, logger: logger)
+            logger.info("calls on files: in \(input.isEmpty ? "(silence)" : input), out \(output.isEmpty ? "(discarded)" : output)")
         } else {
             let input = audioInput.isEmpty ? "default" : audioInput
             let output = audioOutput.isEmpty ? "default" : audioOutput

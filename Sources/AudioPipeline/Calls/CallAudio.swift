@@ -66,6 +66,13 @@ public struct DeviceCallAudioProvider: CallAudioProvider {
                                 openPlayback: { try ALSADevice(name: output, direction: .playback) })
     }
 
+    /// Files paced to real time (`FileAudioDevice`): a WAV/raw input looped, raw S16LE output.
+    public static func files(input: String, output: String, logger: Logger) -> DeviceCallAudioProvider {
+        DeviceCallAudioProvider(logger: logger,
+                                openCapture: { try FileAudioDevice(path: input, direction: .capture) },
+                                openPlayback: { try FileAudioDevice(path: output, direction: .playback) })
+    }
+
     public func makeCallAudio() throws -> any CallAudio {
         StreamCallAudio(openCapture: openCapture, openPlayback: openPlayback, logger: logger)
     }
