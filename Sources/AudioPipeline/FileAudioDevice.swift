@@ -6,7 +6,9 @@ import Glibc
 struct PeriodPacer {
     private var nextDeadlineNanos: UInt64 = 0
 
-    mutating func wait(frames: Int, sampleRate: Int) {
+    /// Sleeps until the end of the next period; returns that moment (CLOCK_MONOTONIC, ns).
+    @discardableResult
+    mutating func wait(frames: Int, sampleRate: Int) -> UInt64 {
         let periodNanos = UInt64(frames) * 1_000_000_000 / UInt64(sampleRate)
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
@@ -15,13 +17,19 @@ struct PeriodPacer {
         nextDeadlineNanos += periodNanos
         var deadline = timespec(tv_sec: Int(nextDeadlineNanos / 1_000_000_000), tv_nsec: Int(nextDeadlineNanos % 1_000_000_000))
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nil) == EINTR {}
+        return nextDeadlineNanos
     }
 }
 
 /// A sound device made of files, paced to real time: capture plays a 48 kHz mono 16-bit WAV or
-/// raw S16LE file in a loop (an empty path gives silence); playback appends raw S16LE to a file
+/// raw S16LE file in a loop (an empty path gives silence); playback writes raw S16LE to a file
 /// (an empty path discards). The `file` audio backend, for a node without a sound card that still
-/// takes calls (tests, a relay box that wants to hear a Stage), and for calls from a recording.
+/// takes calls (tests, a box that only relays), and for calls from a recording.
+///
+/// Both ends are tied to CLOCK_MONOTONIC so a test can measure mouth-to-ear delay between
+/// processes on one machine: the capture loop is anchored to the clock (the sample captured at
+/// time t is `source[t·48 kHz mod count]`), and playback writes, beside its file, `<path>.start`
+/// with the clock time (ns) at which its first sample plays.
 public final class FileAudioDevice: AudioDevice {
     public let name: String
     public let direction: AudioDirection
@@ -30,17 +38,21 @@ public final class FileAudioDevice: AudioDevice {
 
     /// Capture: the file's samples, read once at open (never on the real-time thread).
     private let source: [Float]
-    private var position = 0
+    /// Next source sample; -1 until the first transfer anchors it to the clock.
+    private var position = -1
     /// Playback: the output file, and one period of S16LE to write.
     private var fd: Int32 = -1
     private let scratch: UnsafeMutablePointer<Int16>
     private var pacer = PeriodPacer()
     private var closed = false
+    private let outputPath: String
+    private var firstPlayedNanos: UInt64 = 0
 
     public init(path: String, direction: AudioDirection, periodFrames: Int = 480) throws(AudioDeviceError) {
         name = path.isEmpty ? "file:(none)" : "file:\(path)"
         self.direction = direction
         self.periodFrames = periodFrames
+        outputPath = direction == .playback ? path : ""
         if direction == .capture {
             source = path.isEmpty ? [] : try Self.readSamples(path: path)
         } else {
@@ -60,8 +72,13 @@ public final class FileAudioDevice: AudioDevice {
 
     public func transfer(_ samples: UnsafeMutableBufferPointer<Float>) -> AudioTransferResult {
         if closed { return .lost(code: -EBADFD) }
-        pacer.wait(frames: samples.count, sampleRate: AudioFormat.sampleRate)
+        let now = pacer.wait(frames: samples.count, sampleRate: AudioFormat.sampleRate)
         if direction == .capture {
+            if position < 0, !source.isEmpty {
+                // This period was "spoken" during the interval that just ended.
+                let start = (now - UInt64(samples.count) * 1_000_000_000 / UInt64(AudioFormat.sampleRate))
+                position = Int(Self.sampleIndex(atNanos: start) % UInt64(source.count))
+            }
             for i in samples.indices {
                 if source.isEmpty {
                     samples[i] = 0
@@ -71,6 +88,7 @@ public final class FileAudioDevice: AudioDevice {
                 }
             }
         } else if fd >= 0 {
+            if firstPlayedNanos == 0 { firstPlayedNanos = now }
             let count = min(samples.count, periodFrames)
             for i in 0..<count { scratch[i] = SampleConversion.toInt16(samples[i]).littleEndian }
             guard write(fd, scratch, count * 2) == count * 2 else { return .lost(code: -errno) }
@@ -83,6 +101,16 @@ public final class FileAudioDevice: AudioDevice {
         closed = true
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
+        if firstPlayedNanos != 0, let file = fopen(outputPath + ".start", "w") {
+            fputs("\(firstPlayedNanos)\n", file)
+            fclose(file)
+        }
+    }
+
+    /// floor(t · 48 kHz), without overflowing for any uptime.
+    static func sampleIndex(atNanos t: UInt64) -> UInt64 {
+        let rate = UInt64(AudioFormat.sampleRate)
+        return t / 1_000_000_000 * rate + t % 1_000_000_000 * rate / 1_000_000_000
     }
 
     /// A WAV file's PCM samples (it must be 48 kHz mono 16-bit), or the whole file as raw S16LE.

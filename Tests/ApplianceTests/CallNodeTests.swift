@@ -91,19 +91,21 @@ struct CallNodeTests {
     }
 
     /// An answered call end to end between two node processes, with the `file` audio backend
-    /// (paced to real time): each side's microphone is a WAV tone (A 440 Hz, B 1 kHz); frames flow
-    /// both ways, each speaker file carries the other side's tone, and hanging up ends both.
-    @Test func answeredCallCarriesEachSidesToneToTheOther() throws {
+    /// (paced to real time, tied to one clock): each side's microphone is its own noise-burst
+    /// recording; frames flow both ways, each speaker file carries the other side's recording (found
+    /// by cross-correlation, which also gives the mouth-to-ear delay), and hanging up ends both.
+    @Test func answeredCallCarriesEachSideToTheOtherWithMeasuredDelay() throws {
         try NetworkIsolation.assertLoopbackOnly()
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let toneA = dir.path + "/a-mic.wav", toneB = dir.path + "/b-mic.wav"
+        let micA = dir.path + "/a-mic.wav", micB = dir.path + "/b-mic.wav"
         let heardA = dir.path + "/a-speaker.raw", heardB = dir.path + "/b-speaker.raw"
-        try Self.writeToneWAV(frequency: 440, to: toneA)
-        try Self.writeToneWAV(frequency: 1_000, to: toneB)
-        let a = try RunningNode.make(in: dir, name: "a", extraArguments: ["--audio", "file", "--audio-in", toneA, "--audio-out", heardA])
+        let sourceA = Self.noiseBursts(seed: 1), sourceB = Self.noiseBursts(seed: 2)
+        try Self.writeWAV(sourceA, to: micA)
+        try Self.writeWAV(sourceB, to: micB)
+        let a = try RunningNode.make(in: dir, name: "a", extraArguments: ["--audio", "file", "--audio-in", micA, "--audio-out", heardA])
         defer { a.kill() }
-        let b = try RunningNode.make(in: dir, name: "b", extraArguments: ["--audio", "file", "--audio-in", toneB, "--audio-out", heardB])
+        let b = try RunningNode.make(in: dir, name: "b", extraArguments: ["--audio", "file", "--audio-in", micB, "--audio-out", heardB])
         defer { b.kill() }
         let masterB = try Self.master(b)
         let ticketB = try #require(try b.json(["ticket", "--no-qr"])["ticket"] as? String)
@@ -117,30 +119,92 @@ struct CallNodeTests {
         func received(_ node: RunningNode) -> Int {
             ((try? node.json(["calls"]))?["media"] as? [String: Any])?["frames_received"] as? Int ?? 0
         }
-        // 2 s of audio each way (100 frames of 20 ms), however slowly this machine runs.
-        #expect(waitUntil(seconds: 30) { received(a) >= 100 && received(b) >= 100 },
+        // 3 s of audio each way (150 frames of 20 ms), however slowly this machine runs.
+        #expect(waitUntil(seconds: 30) { received(a) >= 150 && received(b) >= 150 },
                 "frames received: A \(received(a)), B \(received(b))\nA:\n\(a.log_())\nB:\n\(b.log_())")
         _ = try a.json(["hangup"])
         #expect(waitUntil(seconds: 20) { Self.callState(b) == "ended" }, "B never saw the hang-up:\n\(b.log_())")
         #expect(try b.json(["calls"])["end_reason"] as? String == "remote_hangup")
-
-        // Each speaker played the other side's tone, not its own.
-        for (path, expected, own) in [(heardA, 1_000.0, 440.0), (heardB, 440.0, 1_000.0)] {
-            let samples = try Self.readS16(path)
-            let loud = samples.drop { abs($0) < 0.05 }.prefix(48_000)
-            #expect(loud.count >= 24_000, "\(path): only \(loud.count) samples of sound")
-            let tone = SignalAnalysis.toneAmplitude(Array(loud), frequency: expected)
-            let other = SignalAnalysis.toneAmplitude(Array(loud), frequency: own)
-            #expect(tone > 0.1 && tone > 10 * other, "\(path): \(expected) Hz at \(tone), \(own) Hz at \(other)")
-        }
         #expect(a.terminate(), "A did not exit 0:\n\(a.log_())")
         #expect(b.terminate(), "B did not exit 0:\n\(b.log_())")
+
+        // Each speaker played the other side's recording, not its own, a bounded time after it was said.
+        for (name, path, other, own) in [("A→B", heardB, sourceA, sourceB), ("B→A", heardA, sourceB, sourceA)] {
+            let played = try Self.readS16(path)
+            let start = try #require(UInt64(try String(contentsOfFile: path + ".start", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)), "\(path).start")
+            // A window 1.5 s into the call, once the jitter buffer has settled.
+            let offset = 72_000
+            #expect(played.count >= offset + 9_600, "\(name): only \(played.count) samples played")
+            guard played.count >= offset + 9_600 else { continue }
+            let window = Array(played[offset..<offset + 9_600])
+            let firstIndex = Int(Self.sampleIndex(atNanos: start) % UInt64(other.count)) + offset
+            let best = Self.bestLag(window, source: other, firstIndex: firstIndex, maxLag: 19_200)
+            let ownBest = Self.bestLag(window, source: own, firstIndex: firstIndex, maxLag: 19_200)
+            let delayMillis = Double(best.lag) / 48
+            print(String(format: "call nodes: %@ mouth-to-ear %.1f ms (correlation %.2f; with its own source %.2f)",
+                         name, delayMillis, best.correlation, ownBest.correlation))
+            #expect(best.correlation > 0.5, "\(name): the other side's recording is not in the speaker file (r = \(best.correlation))")
+            #expect(ownBest.correlation < 0.3, "\(name): the speaker plays its own microphone (r = \(ownBest.correlation))")
+            #expect(delayMillis > 0 && delayMillis < 400, "\(name): delay \(delayMillis) ms")
+        }
     }
 
-    /// One second of a sine at half scale, as a 48 kHz mono 16-bit WAV.
-    static func writeToneWAV(frequency: Double, to path: String) throws {
-        var tone = ToneGenerator(frequency: frequency, amplitude: 0.5)
-        let pcm = tone.next(count: 48_000).flatMap { sample -> [UInt8] in
+    /// Speech-like test signal: 1 s of noise bursts (40–200 ms, with gaps) from a seeded generator,
+    /// smoothed so Opus keeps its shape.
+    static func noiseBursts(seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        var out = [Float](repeating: 0, count: 48_000)
+        var i = 0, previous: Float = 0
+        while i < out.count {
+            let burst = 1_920 + Int(rng.next(upTo: 7_680)), gap = 960 + Int(rng.next(upTo: 4_800))
+            for j in i..<min(out.count, i + burst) {
+                let white = Float(rng.next(upTo: 2_001)) / 1_000 - 1
+                previous = 0.9 * previous + 0.1 * white
+                out[j] = max(-0.9, min(0.9, 3 * previous))
+            }
+            i += burst + gap
+        }
+        return out
+    }
+
+    /// floor(t · 48 kHz) as FileAudioDevice anchors its capture loop.
+    static func sampleIndex(atNanos t: UInt64) -> UInt64 { t / 1_000_000_000 * 48_000 + t % 1_000_000_000 * 48_000 / 1_000_000_000 }
+
+    /// The lag (samples) at which `window`, played from source index `firstIndex`, best matches the
+    /// looped `source` said `lag` samples earlier; with the normalised correlation there.
+    static func bestLag(_ window: [Float], source: [Float], firstIndex: Int, maxLag: Int) -> (lag: Int, correlation: Double) {
+        // Every second sample and lag first (the signal is smooth), then every lag around the best.
+        let coarse = correlate(window, source, firstIndex, lags: stride(from: 0, through: maxLag, by: 2), step: 2)
+        return correlate(window, source, firstIndex, lags: stride(from: max(0, coarse.lag - 3), through: coarse.lag + 3, by: 1), step: 1)
+    }
+
+    static func correlate(_ window: [Float], _ source: [Float], _ firstIndex: Int, lags: StrideThrough<Int>,
+                          step: Int) -> (lag: Int, correlation: Double) {
+        var best = (lag: 0, correlation: -1.0)
+        let n = source.count
+        window.withUnsafeBufferPointer { w in
+            source.withUnsafeBufferPointer { src in
+                for lag in lags {
+                    var dot = 0.0, energy = 0.0, windowEnergy = 0.0
+                    let base = ((firstIndex - lag) % n + n) % n
+                    for j in stride(from: 0, to: w.count, by: step) {
+                        let x = Double(src[(base + j) % n]), y = Double(w[j])
+                        dot += x * y
+                        energy += x * x
+                        windowEnergy += y * y
+                    }
+                    let r = energy > 0 && windowEnergy > 0 ? dot / (energy * windowEnergy).squareRoot() : 0
+                    if r > best.correlation { best = (lag, r) }
+                }
+            }
+        }
+        return best
+    }
+
+    /// 48 kHz mono 16-bit WAV.
+    static func writeWAV(_ samples: [Float], to path: String) throws {
+        let pcm = samples.flatMap { sample -> [UInt8] in
             let v = UInt16(bitPattern: Int16(max(-32_768, min(32_767, (sample * 32_767).rounded()))))
             return [UInt8(v & 0xFF), UInt8(v >> 8)]
         }

@@ -116,6 +116,12 @@ struct GossipSwarmTests {
             if !stale, await connected(survivors) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
+        var views: [String] = []
+        for index in survivors {
+            let neighbors = await nodes[index].gossip.neighbors(topic: topicID)
+            views.append("\(index):\(neighbors.compactMap { id in all.first { nodes[$0].endpoint.id == id } })")
+        }
+        print("gossip swarm: survivors' neighbours after repair \(views.joined(separator: " ")); connected: \(await connected(survivors))")
         for number in 100..<200 { try await broadcast(number, from: survivors) }
         let secondHalf = (100..<200).map { "broadcast \($0)" }
         let after = try await waitDelivered(secondHalf, to: survivors)
