@@ -40,7 +40,10 @@ struct GossipSimulation {
     var events: [(node: Int, GossipTopicEvent<Int>)] = []
     var sent: [(from: Int, to: Int, TopicMessage<Int>)] = []
 
+    let config: GossipConfig
+
     init(nodeCount: Int, seed: UInt64, config: GossipConfig = GossipConfig()) {
+        self.config = config
         rng = GossipRandom(seed: seed)
         for id in 0..<nodeCount {
             nodes.append(GossipNodeState(me: id, myData: nil, config: config, rng: GossipRandom(seed: seed &+ UInt64(id) &* 7919)))
@@ -75,6 +78,13 @@ struct GossipSimulation {
             schedule(after: .milliseconds(randomLatency()), .connectionLost(node: other, peer: node))
         }
         connections = connections.filter { !$0.contains(node) }
+    }
+
+    /// A crashed node boots again with the same id and no state, alone on the topic.
+    mutating func revive(_ node: Int) {
+        alive[node] = true
+        nodes[node] = GossipNodeState(me: node, myData: nil, config: config, rng: GossipRandom(seed: UInt64(node) &* 104_729))
+        join(node, bootstrap: [])
     }
 
     mutating func randomLatency() -> Int {

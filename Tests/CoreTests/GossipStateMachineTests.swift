@@ -243,6 +243,34 @@ struct GossipStateMachineTests {
         }
     }
 
+    /// Every peer in a node's views crashes at once (a building's power cut): it is left with no
+    /// neighbour and nothing to repair from, and iroh's HyParView would leave it cut off for good.
+    /// Ours keeps sending Join, with backoff, to peers it has heard of; one of them reboots and the
+    /// node is back in the swarm.
+    @Test func isolatedNodeRejoinsWhenAPeerItKnowsComesBack() {
+        var sim = Self.settledSwarm(nodes: 6, seed: 9)
+        let node = 5
+        let views = Set(sim.neighbors(node) + sim.topicState(node)!.membership.passiveView)
+        for victim in views.sorted() { sim.kill(victim) }
+        sim.run(for: .seconds(3))
+        #expect(sim.neighbors(node).isEmpty)
+        #expect(sim.topicState(node)!.membership.passiveView.isEmpty)
+        let comeback = views.sorted()[0]
+        sim.sent.removeAll()
+        sim.revive(comeback)
+        sim.run(for: .seconds(40))
+        #expect(sim.neighbors(node) == [comeback])
+        #expect(sim.neighbors(comeback) == [node])
+        // Backoff: a handful of Joins over 40 s, not one per failed dial.
+        let joins = sim.sentCount { from, _, message in
+            if case .swarm(.join) = message { return from == node } else { return false }
+        }
+        #expect(joins >= 1 && joins <= 10, "\(joins) joins")
+        sim.broadcast(comeback, Self.m("back"))
+        sim.run(for: .seconds(1))
+        #expect(sim.received(node, Self.m("back")) == 1)
+    }
+
     @Test func leaveSendsDisconnectNotAlive() {
         var sim = Self.triangle()
         sim.sent.removeAll()

@@ -13,6 +13,13 @@ public struct HyParViewConfig: Sendable, Equatable {
     public var shufflePassiveViewCount = 4
     public var shuffleInterval: Duration = .seconds(60)
     public var neighborRequestTimeout: Duration = .milliseconds(500)
+    /// Not in iroh: a node whose active and passive views have both emptied (every neighbour died
+    /// at once) sends `Join` again to a peer it has heard of, first after this delay, then doubling
+    /// up to `rejoinMaxInterval`, until it has a neighbour. Without it such a node stays cut off.
+    public var rejoinInterval: Duration = .milliseconds(500)
+    public var rejoinMaxInterval: Duration = .seconds(30)
+    /// How many peers (ever heard of) are remembered for `rejoin`.
+    public var knownPeersCapacity = 64
 
     public init() {}
 }

@@ -45,7 +45,7 @@ public struct GossipTopicState<PI: Hashable & Sendable>: Sendable {
             tree.broadcast(content, neighborsOnly: true, now: now, out: &out)
         case let .timer(timer):
             switch timer {
-            case .shuffle, .pendingNeighborRequest: membership.timerFired(timer, out: &out)
+            case .shuffle, .pendingNeighborRequest, .rejoin: membership.timerFired(timer, out: &out)
             case .sendGraft, .dispatchLazyPush, .evictCache: tree.timerFired(timer, now: now, out: &out)
             }
         case let .connectionLost(peer):

@@ -5,6 +5,8 @@
 public enum GossipTimer<PI: Hashable & Sendable>: Hashable, Sendable {
     case shuffle
     case pendingNeighborRequest(PI)
+    /// The views are empty: try `Join` again (see `HyParViewConfig.rejoinInterval`).
+    case rejoin
     case sendGraft(GossipMessageID)
     case dispatchLazyPush
     case evictCache
@@ -54,6 +56,10 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
     var aliveDisconnected = Set<PI>()
     var peerData: [PI: [UInt8]] = [:]
     var shuffleScheduled = false
+    /// Every peer heard of (bootstrap, senders, peer infos), bounded: where an isolated node rejoins.
+    var knownPeers = OrderedPeerSet<PI>()
+    var rejoinScheduled = false
+    var rejoinDelay: Duration
     var rng: GossipRandom
 
     public init(me: PI, myData: [UInt8]?, config: HyParViewConfig, rng: GossipRandom) {
@@ -61,6 +67,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
         self.myData = myData
         self.config = config
         self.rng = rng
+        rejoinDelay = config.rejoinInterval
     }
 
     public var activeView: [PI] { active.elements }
@@ -70,6 +77,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
 
     public mutating func join(_ peer: PI, out: inout [GossipTopicOutput<PI>]) {
         guard peer != me else { return }
+        remember(peer)
         out.append(.send(to: peer, .swarm(.join(data: myData))))
         scheduleShuffleOnce(&out)
     }
@@ -78,6 +86,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
 
     public mutating func receive(_ message: HyParViewMessage<PI>, from: PI, out: inout [GossipTopicOutput<PI>]) {
         var isDisconnect = false
+        remember(from)
         switch message {
         case let .join(data): onJoin(from, data: data, &out)
         case let .forwardJoin(peer, ttl): onForwardJoin(from, peer: peer, ttl: ttl, &out)
@@ -101,6 +110,18 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
                 passive.remove(peer)
                 refillActive(skipping: [], &out)
             }
+            scheduleRejoinIfIsolated(&out)
+        case .rejoin:
+            rejoinScheduled = false
+            guard active.isEmpty else {
+                rejoinDelay = config.rejoinInterval
+                return
+            }
+            if let peer = (passive.isEmpty ? knownPeers : passive).randomElement(excluding: [me], using: &rng) {
+                out.append(.send(to: peer, .swarm(.join(data: myData))))
+            }
+            rejoinDelay = min(rejoinDelay * 2, config.rejoinMaxInterval)
+            scheduleRejoinIfIsolated(&out)
         default: break
         }
     }
@@ -113,6 +134,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
             passive.remove(peer)
             peerData[peer] = nil
         }
+        scheduleRejoinIfIsolated(&out)
     }
 
     /// Leave: Disconnect{alive: false} to every active peer.
@@ -199,6 +221,20 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
         case random
     }
 
+    private mutating func remember(_ peer: PI) {
+        guard peer != me, !knownPeers.contains(peer) else { return }
+        if knownPeers.count >= config.knownPeersCapacity, let oldest = knownPeers.elements.first { knownPeers.remove(oldest) }
+        knownPeers.insert(peer)
+    }
+
+    /// No neighbour and no request under way: schedule a `rejoin` (once).
+    private mutating func scheduleRejoinIfIsolated(_ out: inout [GossipTopicOutput<PI>]) {
+        guard active.isEmpty, !rejoinScheduled, !knownPeers.isEmpty || !passive.isEmpty,
+              pendingNeighborRequests.elements.allSatisfy({ active.contains($0) }) else { return }
+        rejoinScheduled = true
+        out.append(.schedule(after: rejoinDelay, .rejoin))
+    }
+
     private func peerInfo(_ peer: PI) -> GossipPeerInfo<PI> { GossipPeerInfo(id: peer, data: peerData[peer]) }
 
     private mutating func scheduleShuffleOnce(_ out: inout [GossipTopicOutput<PI>]) {
@@ -208,6 +244,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
     }
 
     private mutating func insertPeerInfo(_ info: GossipPeerInfo<PI>, _ out: inout [GossipTopicOutput<PI>]) {
+        remember(info.id)
         guard let data = info.data else { return }
         if peerData[info.id] != data, !data.isEmpty { out.append(.peerData(info.id, data)) }
         peerData[info.id] = data
@@ -272,6 +309,7 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
             if case .connectionClosed = reason {} else { aliveDisconnected.insert(peer) }
         }
         if refill { refillActive(skipping: [peer], &out) }
+        scheduleRejoinIfIsolated(&out)
     }
 
     /// View repair: ask a random passive peer to become a neighbour while there is room.
