@@ -44,6 +44,13 @@ struct GossipSwarmTests {
             })
         }
         let topicID = try TopicID(bytes: topic)
+        // Like an app that follows the others: each node knows the swarm's members (without joining
+        // through them), so a node whose every neighbour dies can find its way back (`learnPeers`).
+        // (With their addresses, as the node's address book has them: a dial needs one.)
+        for node in nodes {
+            for other in nodes where other.endpoint.id != node.endpoint.id { await node.gossip.addAddress(other.address) }
+            await node.gossip.learnPeers(topic: topicID, nodes.map(\.endpoint.id))
+        }
         /// Whether the neighbour graph restricted to `members` is connected (a broadcast made while
         /// the overlay is split is lost for the other part: PlumTree has no anti-entropy, nor has iroh).
         func connected(_ members: [Int]) async -> Bool {
@@ -122,6 +129,9 @@ struct GossipSwarmTests {
             views.append("\(index):\(neighbors.compactMap { id in all.first { nodes[$0].endpoint.id == id } })")
         }
         print("gossip swarm: survivors' neighbours after repair \(views.joined(separator: " ")); connected: \(await connected(survivors))")
+        for index in all {
+            print("gossip swarm: node \(index) \(nodes[index].endpoint.id.hex.prefix(6))\(killed.contains(index) ? " (killed)" : ""): \(await nodes[index].gossip.membershipSummary(topic: topicID))")
+        }
         for number in 100..<200 { try await broadcast(number, from: survivors) }
         let secondHalf = (100..<200).map { "broadcast \($0)" }
         let after = try await waitDelivered(secondHalf, to: survivors)

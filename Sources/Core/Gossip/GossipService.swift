@@ -139,6 +139,13 @@ public actor GossipService: ProtocolHandler {
         return GossipSubscription(topic: topic, events: stream)
     }
 
+    /// Peers the application knows to be on `topic` (e.g. the feed's followed accounts): kept as
+    /// rejoin candidates in case every neighbour is lost at once; no connection is made now.
+    public func learnPeers(topic: TopicID, _ peers: [EndpointID]) {
+        guard state.hasJoined(topic) else { return }
+        run(state.handle(topic: topic, .learn(peers.filter { $0 != me }), now: clock.now()))
+    }
+
     /// Convenience for the 32-byte topic ids the app derives.
     public func subscribe(topic: [UInt8], bootstrap: [EndpointID]) throws(GossipWireError) -> GossipSubscription {
         subscribe(topic: try TopicID(bytes: topic), bootstrap: bootstrap)
@@ -164,6 +171,16 @@ public actor GossipService: ProtocolHandler {
     }
 
     public func neighbors(topic: TopicID) -> [EndpointID] { state.neighbors(of: topic) }
+
+    /// The topic's membership views and connection states, for diagnostics (`peers`, test failures).
+    public func membershipSummary(topic: TopicID) -> String {
+        guard let view = state.topics[topic]?.membership else { return "not joined" }
+        func ids(_ peers: [EndpointID]) -> String { peers.map { String($0.hex.prefix(6)) }.joined(separator: ",") }
+        let connections = peers.map { "\($0.key.hex.prefix(6))=\({ if case .connected = $0 { "up" } else { "dialing" } }($0.value))" }
+        return "active [\(ids(view.activeView))] passive [\(ids(view.passiveView))] known [\(ids(view.knownPeers.elements))] "
+            + "pending [\(ids(view.pendingNeighborRequests.elements))] rejoin \(view.rejoinScheduled) "
+            + "links [\(connections.sorted().joined(separator: " "))]"
+    }
 
     /// Our own addresses changed: later Join/Neighbor/Shuffle messages advertise the new ones.
     public func updateAddresses(_ info: GossipAddrInfo) {

@@ -5,6 +5,9 @@ public enum GossipTopicInput<PI: Hashable & Sendable>: Sendable {
     case message(from: PI, TopicMessage<PI>)
     /// Join through these bootstrap peers (sends Join to each).
     case join([PI])
+    /// Peers the application knows to be on the topic (followed accounts, …): remembered as
+    /// candidates should the node ever lose every neighbour; nothing is sent now.
+    case learn([PI])
     case broadcast([UInt8])
     case broadcastNeighbors([UInt8])
     case timer(GossipTimer<PI>)
@@ -39,6 +42,8 @@ public struct GossipTopicState<PI: Hashable & Sendable>: Sendable {
             tree.receive(message, from: from, now: now, out: &out)
         case let .join(peers):
             for peer in peers { membership.join(peer, out: &out) }
+        case let .learn(peers):
+            membership.learn(peers, out: &out)
         case let .broadcast(content):
             tree.broadcast(content, neighborsOnly: false, now: now, out: &out)
         case let .broadcastNeighbors(content):

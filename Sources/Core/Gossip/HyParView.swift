@@ -84,6 +84,12 @@ public struct HyParView<PI: Hashable & Sendable>: Sendable {
 
     public mutating func updateMyData(_ data: [UInt8]) { myData = data }
 
+    /// Remembers peers the application knows (see `GossipTopicInput.learn`).
+    public mutating func learn(_ peers: [PI], out: inout [GossipTopicOutput<PI>]) {
+        for peer in peers { remember(peer) }
+        scheduleRejoinIfIsolated(&out)
+    }
+
     public mutating func receive(_ message: HyParViewMessage<PI>, from: PI, out: inout [GossipTopicOutput<PI>]) {
         var isDisconnect = false
         remember(from)
