@@ -454,14 +454,10 @@ static int stream_reset_cb(ngtcp2_conn *conn, int64_t stream_id, uint64_t final_
 
 static int stream_stop_sending_cb(ngtcp2_conn *conn, int64_t stream_id, uint64_t app_error_code,
                                   void *user_data, void *stream_user_data) {
-  (void)conn;
-  cquic_conn *c = user_data;
-  cquic_stream *s = stream_user_data;
-  if (s) {
-    s->shut_wr = 1;
-    sched_remove(c, s);
-  }
-  if (c->cb.stream_stop_sending) c->cb.stream_stop_sending(c->cb.ctx, stream_id, app_error_code);
+  // ngtcp2 calls this when *we* stop reading (ngtcp2_conn_shutdown_stream_read), not when the peer
+  // sends STOP_SENDING: our own send half stays usable. The peer's STOP_SENDING shows up as
+  // NGTCP2_ERR_STREAM_SHUT_WR on the next write of the stream (write loop below).
+  (void)conn; (void)stream_id; (void)app_error_code; (void)user_data; (void)stream_user_data;
   return 0;
 }
 
@@ -958,7 +954,12 @@ static ngtcp2_ssize write_one(cquic_conn *c, ngtcp2_path_storage *ps, uint8_t *b
           n == NGTCP2_ERR_STREAM_NOT_FOUND) {
         // Blocked by the stream's flow control: extend_max_stream_data puts it back.
         sched_remove(c, s);
-        if (n != NGTCP2_ERR_STREAM_DATA_BLOCKED) s->shut_wr = 1;
+        if (n != NGTCP2_ERR_STREAM_DATA_BLOCKED && !s->shut_wr) {
+          // The peer stopped (STOP_SENDING; ngtcp2 answered with RESET_STREAM) or the stream is gone:
+          // fail the writer. ngtcp2 does not hand us the peer's code here.
+          s->shut_wr = 1;
+          if (c->cb.stream_stop_sending) c->cb.stream_stop_sending(c->cb.ctx, s->id, 0);
+        }
         continue;
       }
       if (n < 0) return n;

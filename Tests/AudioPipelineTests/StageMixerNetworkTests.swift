@@ -93,12 +93,16 @@ struct StageMixerNetworkTests {
         #expect(absent < 0.05, "\(label): absent tone at \(absent)")
     }
 
-    @Test func hostThreeSpeakersTwentyListenersTwoRelaysAndARelayDies() async throws {
+    /// The whole Stage, once on the in-memory network and once over real QUIC on loopback (24
+    /// endpoints). Over QUIC the mixer ticks in real time (20 ms) so frames cross the sockets first.
+    @Test(arguments: ["in-memory", "QUIC"])
+    func hostThreeSpeakersTwentyListenersTwoRelaysAndARelayDies(transport: String) async throws {
         let stageID = "00112233445566778899aabbccddeeff"
-        let network = InMemoryPeerNetwork()
         let clock = SystemWallClock()
         let host = try NodeIdentity(masterSeed: SecretBytes([UInt8](repeating: 1, count: 32)))
         let identities = (2..<25).map { try! NodeIdentity(masterSeed: SecretBytes([UInt8](repeating: UInt8($0), count: 32))) }
+        let network: any StageTestNetwork = transport == "QUIC" ? try QUICStageNetwork(identities: [host] + identities) : InMemoryPeerNetwork()
+        let tickNanos: UInt64 = transport == "QUIC" ? 20_000_000 : 2_000_000
         let speakerIDs = Array(identities[0..<3]), relayIDs = Array(identities[3..<5]), listenerIDs = Array(identities[5..<23])
         #expect(relayIDs.count + listenerIDs.count == 20)
 
@@ -158,7 +162,7 @@ struct StageMixerNetworkTests {
                 for i in speakers.indices { try await speakers[i].send(frame: try tones[i].nextFrame()) }
                 // Let the frames reach the host (in-memory, but on other tasks).
                 for _ in 0..<20 { await Task.yield() }
-                try await Task.sleep(nanoseconds: 2_000_000)
+                try await Task.sleep(nanoseconds: tickNanos)
                 hostMedia.publishMixed(try mixer.tick().mixed)
                 seq += 1
             }
@@ -209,6 +213,7 @@ struct StageMixerNetworkTests {
         hostMedia.close()
         relays[1].close()
         for task in tasks { task.cancel() }
+        await network.shutdown()
     }
 
     @Test func forgedFramesInjectedByARelayAreRejected() async throws {

@@ -220,6 +220,44 @@ struct OursToOursTests {
         await server.close()
     }
 
+    @Test("dropping our receive half keeps our send half; the peer's STOP_SENDING fails our writes")
+    func halfClosedStreams() async throws {
+        try requireNamespace()
+        let accepted = AsyncStreamBox<Connection>()
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: CaptureHandler(box: accepted)))
+        let client = try makeEndpoint()
+        let connection = try await client.connect(to: server.addr, alpn: testALPN)
+        let serverConnection: Connection
+        // 1. Only the send half is kept (as a Stage speaker does): stopping our own reading must not
+        //    stop our writing (ngtcp2's stream_stop_sending callback is about the local side).
+        do {
+            let stream = try await connection.openBidirectionalStream()
+            let send = stream.send
+            await stream.receive.stopSending(code: 0)
+            try await send.write([1, 2])
+            serverConnection = try #require(await accepted.next())
+            let incoming = try await serverConnection.acceptBidirectionalStream()
+            try await Task.sleep(for: .milliseconds(100))
+            for chunk in 0..<20 { try await send.write([UInt8(chunk)]) }
+            try await send.finish()
+            let all = try await incoming.receive.readToEnd(limit: 100)
+            #expect(all.count == 22)
+        }
+        // 2. The server stops reading: the client's writes fail soon after.
+        let stream = try await connection.openBidirectionalStream()
+        try await stream.send.write([9])
+        let incoming = try await serverConnection.acceptBidirectionalStream()
+        await incoming.receive.stopSending(code: 7)
+        var failure: (any Error)?
+        for _ in 0..<200 where failure == nil {
+            do { try await stream.send.write([UInt8](repeating: 1, count: 1_000)) } catch { failure = error }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(failure != nil, "writes after the peer's STOP_SENDING kept succeeding")
+        await client.close()
+        await server.close()
+    }
+
     @Test("connection cap: Initials beyond maxConnections are dropped")
     func connectionCap() async throws {
         try requireNamespace()

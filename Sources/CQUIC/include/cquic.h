@@ -69,6 +69,8 @@ typedef struct cquic_callbacks {
   void (*stream_opened)(void *ctx, int64_t stream_id, cquic_stream *stream);
   void (*stream_data)(void *ctx, int64_t stream_id, const uint8_t *data, size_t len, int fin);
   void (*stream_reset)(void *ctx, int64_t stream_id, uint64_t app_error_code);
+  /// The peer stopped the stream's send direction (STOP_SENDING) or it is gone: writes fail. (Not called
+  /// when we stop reading ourselves.) ngtcp2 does not expose the peer's code here: 0.
   void (*stream_stop_sending)(void *ctx, int64_t stream_id, uint64_t app_error_code);
   /// Acknowledged bytes were released; `buffered` is what is still held for the stream.
   void (*stream_acked)(void *ctx, int64_t stream_id, uint64_t buffered);
