@@ -19,6 +19,7 @@ actor GPIOService: Service {
     private var worker: GPIOWorker?
     /// Kept across restarts of the worker, so a reopened chip shows the current call.
     private var callPhase = CallPhase.idle
+    private var relaying = false
 
     init(config: GPIOConfig, state: NodeState, registry: CommandRegistry, reporter: FailureReporter, logger: Logger,
          onAction: @escaping @Sendable (CallAction) -> Void = { _ in }) {
@@ -36,6 +37,7 @@ actor GPIOService: Service {
             reporter.report(service: serviceName, reason: reason)
         }
         worker.setCallPhase(callPhase)
+        worker.setRelaying(relaying)
         self.worker = worker
         worker.start()
         registerCommands()
@@ -55,6 +57,12 @@ actor GPIOService: Service {
     func setCallPhase(_ phase: CallPhase) {
         callPhase = phase
         worker?.setCallPhase(phase)
+    }
+
+    /// For the relay service: the relay LED is lit while this box relays a Stage.
+    func setRelaying(_ active: Bool) {
+        relaying = active
+        worker?.setRelaying(active)
     }
 
     /// `gpio` shows the lines; `gpio phase PHASE` pretends a call phase so an installer can check the
@@ -97,6 +105,7 @@ final class GPIOWorker: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let done = Atomic<Bool>(false)
     private let phase = Mutex<CallPhase>(.idle)
+    private let relaying = Atomic<Bool>(false)
     private let onFailure: @Sendable (String) -> Void
     private let onAction: @Sendable (CallAction) -> Void
 
@@ -158,6 +167,7 @@ final class GPIOWorker: @unchecked Sendable {
     var finished: Bool { done.load(ordering: .acquiring) }
     func requestStop() { stopRequested.store(true, ordering: .releasing) }
     func setCallPhase(_ newPhase: CallPhase) { phase.withLock { $0 = newPhase } }
+    func setRelaying(_ active: Bool) { relaying.store(active, ordering: .releasing) }
 
     func start() {
         let thread = Thread { [self] in
@@ -206,6 +216,7 @@ final class GPIOWorker: @unchecked Sendable {
         while !stopRequested.load(ordering: .acquiring) {
             var now = GPIOWorker.nowMillis()
             controller.setPhase(phase.withLock { $0 }, atMillis: now)
+            controller.setRelaying(relaying.load(ordering: .acquiring))
             apply(controller.advance(toMillis: now), now: now)
             // Wake at least every 250 ms to notice a stop request and call-phase changes.
             let deadline = controller.nextDeadline(afterMillis: now)

@@ -16,6 +16,7 @@ final class NodeComponents: Sendable {
         var social: SocialService?
         var dm: DMService?
         var call: CallService?
+        var stageRelay: StageRelayNodeService?
     }
 
     private let parts = Mutex(Parts())
@@ -24,6 +25,7 @@ final class NodeComponents: Sendable {
     let dmHandler = DeferredProtocolHandler()
     let gossipHandler = DeferredProtocolHandler()
     let callHandler = DeferredProtocolHandler()
+    let stageHandler = DeferredProtocolHandler()
 
     var database: AppDatabase? { parts.withLock { $0.database } }
     var endpoint: Endpoint? { parts.withLock { $0.endpoint } }
@@ -33,6 +35,7 @@ final class NodeComponents: Sendable {
     var social: SocialService? { parts.withLock { $0.social } }
     var dm: DMService? { parts.withLock { $0.dm } }
     var call: CallService? { parts.withLock { $0.call } }
+    var stageRelay: StageRelayNodeService? { parts.withLock { $0.stageRelay } }
 
     func setDatabase(_ value: AppDatabase?) { parts.withLock { $0.database = value } }
     func setTransport(endpoint: Endpoint?, addressBook: AddressBook?) {
@@ -50,6 +53,7 @@ final class NodeComponents: Sendable {
     func setSocial(_ value: SocialService?) { parts.withLock { $0.social = value } }
     func setDM(_ value: DMService?) { parts.withLock { $0.dm = value } }
     func setCall(_ value: CallService?) { parts.withLock { $0.call = value } }
+    func setStageRelay(_ value: StageRelayNodeService?) { parts.withLock { $0.stageRelay = value } }
 
     /// The running social service, or an error an admin command can show.
     func requireSocial() throws -> SocialService {

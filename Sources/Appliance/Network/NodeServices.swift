@@ -74,6 +74,7 @@ actor TransportService: Service {
         router.register(alpn: DMService.alpn, handler: components.dmHandler)
         router.register(alpn: GossipWire.alpn, handler: components.gossipHandler)
         router.register(alpn: CallService.alpn, handler: components.callHandler)
+        router.register(alpn: StageMedia.alpn, handler: components.stageHandler)
         let book = try AddressBook(path: dataDirectory + "/" + Self.addressBookFile)
         let endpoint = try Endpoint(secretKey: identity.transportKey, config: config, router: router)
         components.setTransport(endpoint: endpoint, addressBook: book)

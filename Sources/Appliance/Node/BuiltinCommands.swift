@@ -123,10 +123,12 @@ enum BuiltinCommands {
             "backend": .string(config.audioBackend), "input": .string(config.audioInput),
             "output": .string(config.audioOutput), "aec": .bool(config.audioEchoCancellation)
         ])
-        let relay: JSONValue = .object([
-            "enabled": .bool(config.relayEnabled), "listeners": .int(0), "max_listeners": .int(config.relayMaxListeners),
-            "kbps": .int(0), "max_kbps": .int(config.relayMaxKbps)
-        ])
+        let relayStatus = await components.stageRelay?.status()
+        var relay: JSONValue = relayStatus.map(StageRelayCommands.json) ?? .object([:])
+        if case var .object(members) = relay {
+            members["enabled"] = .bool(config.relayEnabled)
+            relay = .object(members)
+        }
         let json: JSONValue = .object([
             "version": .string(NodeVersion.string),
             "name": .string(config.nodeName),
@@ -157,7 +159,7 @@ enum BuiltinCommands {
             "gpio    " + (gpio.enabled ? "\(gpio.chip): " + (gpio.lines + gpio.leds).map { "\($0.role)=\($0.active ? "on" : "off")" }.joined(separator: " ")
                           : "off"),
             "call    " + CallAdminCommands.statusLine(call),
-            "relay   " + (config.relayEnabled ? "on, 0/\(config.relayMaxListeners) listeners, 0/\(config.relayMaxKbps) kbit/s" : "off"),
+            "relay   " + (relayStatus.map(StageRelayCommands.statusLine) ?? "stage service not running"),
             "services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " ")
         ]
         lines = lines.flatMap { $0.count <= 80 ? [$0] : TextLayout.wrap($0, width: 80) }

@@ -90,7 +90,7 @@ actor MetricsService: Service {
 
     /// The node's metrics in Prometheus text format.
     static func text(uptimeSeconds: UInt64, services: [(name: String, state: ServiceState)], restarts: [String: Int],
-                     gpio: GPIOSnapshot) -> String {
+                     gpio: GPIOSnapshot, relay: StageRelayNodeService.Status? = nil) -> String {
         var lines = [
             "# HELP proscenium_build_info Version of this node.", "# TYPE proscenium_build_info gauge",
             "proscenium_build_info{version=\"\(NodeVersion.string)\"} 1",
@@ -112,6 +112,20 @@ actor MetricsService: Service {
             for line in gpio.lines + gpio.leds {
                 lines.append("proscenium_gpio_active{role=\"\(line.role)\",line=\"\(line.offset)\"} \(line.active ? 1 : 0)")
             }
+        }
+        if let relay {
+            let m = relay.metrics
+            func metric(_ name: String, _ type: String, _ help: String, _ value: UInt64) {
+                lines += ["# HELP proscenium_relay_\(name) \(help)", "# TYPE proscenium_relay_\(name) \(type)", "proscenium_relay_\(name) \(value)"]
+            }
+            metric("active", "gauge", "1 while this node relays a Stage.", relay.stageID == nil ? 0 : 1)
+            metric("listeners", "gauge", "Listeners served by the relay.", UInt64(m?.listeners ?? 0))
+            metric("max_listeners", "gauge", "Configured listener capacity.", UInt64(relay.maxListeners))
+            metric("frames_in_total", "counter", "Frames received from the host.", m?.framesIn ?? 0)
+            metric("frames_forwarded_total", "counter", "Frames written to listeners.", m?.framesForwarded ?? 0)
+            metric("frames_dropped_total", "counter", "Frames dropped for slow listeners.", m?.framesDropped ?? 0)
+            metric("bytes_forwarded_total", "counter", "Bytes written to listeners.", m?.bytesForwarded ?? 0)
+            metric("listeners_refused_total", "counter", "Listeners refused by the capacity guard.", m?.listenersRefused ?? 0)
         }
         return lines.joined(separator: "\n") + "\n"
     }

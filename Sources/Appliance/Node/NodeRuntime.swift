@@ -70,12 +70,18 @@ final class NodeRuntime: Sendable {
                                         audioOutput: config.audioOutput, logger: logger.child("call"),
                                         onPhase: { phase in if let gpio { Task { await gpio.setCallPhase(phase) } } }),
                         at: services.count - 1)
+        services.insert(StageRelayNodeService(identity: identity, components: components,
+                                              limits: .init(maxListeners: config.relayMaxListeners, maxKilobitsPerSecond: config.relayMaxKbps),
+                                              logger: logger.child("stage"),
+                                              onRelaying: { active in if let gpio { Task { await gpio.setRelaying(active) } } }),
+                        at: services.count - 1)
         if let gpio { services.append(gpio) }
         if let metricsAddress = HostPort(parsing: config.prometheusListen) {
             services.append(MetricsService(listen: metricsAddress, state: state, logger: logger.child("metrics")) {
                 guard let supervisor = supervisorBox.supervisor else { return "" }
                 return MetricsService.text(uptimeSeconds: await state.uptimeSeconds, services: await supervisor.states,
-                                           restarts: await supervisor.restartCounts, gpio: await state.gpio)
+                                           restarts: await supervisor.restartCounts, gpio: await state.gpio,
+                                           relay: await components.stageRelay?.status())
             })
         }
         let pins = AdminPinStore(dataDirectory: dataDirectory)
@@ -94,6 +100,7 @@ final class NodeRuntime: Sendable {
         BuiltinCommands.register(in: registry, state: state, supervisor: supervisor, latch: latch, components: components)
         NetworkCommands.register(in: registry, components: components)
         CallAdminCommands.register(in: registry, components: components)
+        StageRelayCommands.register(in: registry, components: components)
 
         SignalWaiter { signal in
             Task { await latch.trigger(signalName(signal)) }
