@@ -91,6 +91,9 @@ public enum ConfigSchema {
                   help: "A button level must be stable this long to count.", live: false),
         ConfigKey(section: "gpio", name: "long_press_ms", kind: .int(100...10000), defaultValue: .int(1500),
                   help: "Holding a button this long is a long press (reject a ringing call).", live: false),
+        ConfigKey(section: "gpio", name: "call_peer", kind: .string, defaultValue: .string(""),
+                  help: "Whom a long press of the answer button calls when idle: a master key or a followed name (empty: nobody).",
+                  live: true),
 
         ConfigKey(section: "relay", name: "enabled", kind: .bool, defaultValue: .bool(false),
                   help: "Volunteer as a Stage relay for other hosts.", live: false),

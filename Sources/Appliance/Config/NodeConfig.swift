@@ -100,6 +100,7 @@ public struct NodeConfig: Sendable {
                    bias: string("gpio.bias"), debounceMillis: int("gpio.debounce_ms"),
                    longPressMillis: int("gpio.long_press_ms"))
     }
+    public var callPeer: String { string("gpio.call_peer") }
     public var relayEnabled: Bool { bool("relay.enabled") }
     public var relayMaxListeners: Int { int("relay.max_listeners") }
     public var relayMaxKbps: Int { int("relay.max_kbps") }

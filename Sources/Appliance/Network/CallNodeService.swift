@@ -14,9 +14,13 @@ actor CallNodeService: Service {
     private let audioOutput: String
     private let onPhase: @Sendable (CallPhase) -> Void
     private let logger: Logger
+    /// A push-to-talk button is wired: the microphone is open only while it is held.
+    private let pushToTalk: Bool
 
     init(identity: NodeIdentity, components: NodeComponents, resolver: PeerResolver, audioBackend: String,
-         audioInput: String, audioOutput: String, logger: Logger, onPhase: @escaping @Sendable (CallPhase) -> Void) {
+         audioInput: String, audioOutput: String, pushToTalk: Bool = false, logger: Logger,
+         onPhase: @escaping @Sendable (CallPhase) -> Void) {
+        self.pushToTalk = pushToTalk
         self.identity = identity
         self.components = components
         self.resolver = resolver
@@ -65,6 +69,10 @@ actor CallNodeService: Service {
             onPhase(CallNodeService.gpioPhase(status.phase))
         }
         await service.start()
+        if pushToTalk {
+            await service.setMuted(true)
+            logger.info("push-to-talk: calls start muted; hold the button to talk")
+        }
         components.setCall(service)
         components.callHandler.bind(PeerAwareHandler(inner: service.handler, components: components, resolver: resolver,
                                                      resolveFirst: true))
@@ -82,6 +90,8 @@ actor CallNodeService: Service {
 struct CallButtonActions: Sendable {
     let components: NodeComponents
     let logger: Logger
+    /// `gpio.call_peer`, read at each press (it is a live setting).
+    let callPeer: @Sendable () async -> String
 
     func perform(_ action: CallAction) async {
         guard let service = components.call else {
@@ -93,11 +103,18 @@ struct CallButtonActions: Sendable {
             case .answer: try await service.answer()
             case .reject: try await service.reject()
             case .hangUp: try await service.hangup()
-            // Push-to-talk during a call: the microphone is open only while the button is held.
+            // Push-to-talk: the microphone is open only while the button is held (during a call,
+            // or held from before it connects).
             case .startTalking, .stopTalking:
-                guard await service.status().phase == "active" else { return }
                 await service.setMuted(action == .stopTalking)
-            case .callDefault: logger.notice("button call_default: no default contact configured")
+            case .callDefault:
+                let peer = await callPeer()
+                guard !peer.isEmpty else {
+                    logger.notice("button call_default: no gpio.call_peer configured")
+                    return
+                }
+                let key = try NetworkCommands.peerKey(peer, components: components)
+                try await service.call(try Ed25519.PublicKey(hex: key))
             }
         } catch {
             logger.notice("button \(action.rawValue): \(error)")

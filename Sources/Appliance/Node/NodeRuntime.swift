@@ -60,14 +60,16 @@ final class NodeRuntime: Sendable {
             ControlServer(path: DataDirectory.controlSocketPath(dataDirectory), registry: registry, logger: logger.child("control"))
         ]
         // Buttons act on the call service; call phases drive the buttons' meaning and the call LED.
-        let buttonActions = CallButtonActions(components: components, logger: logger.child("call"))
+        let buttonActions = CallButtonActions(components: components, logger: logger.child("call"),
+                                              callPeer: { await state.config.callPeer })
         let gpio = config.gpio.enabled
             ? GPIOService(config: config.gpio, state: state, registry: registry, reporter: reporter, logger: logger.child("gpio"),
                           onAction: { action in Task { await buttonActions.perform(action) } })
             : nil
         services.insert(CallNodeService(identity: identity, components: components, resolver: resolver,
                                         audioBackend: config.audioBackend, audioInput: config.audioInput,
-                                        audioOutput: config.audioOutput, logger: logger.child("call"),
+                                        audioOutput: config.audioOutput,
+                                        pushToTalk: config.gpio.enabled && config.gpio.pttLine != nil, logger: logger.child("call"),
                                         onPhase: { phase in if let gpio { Task { await gpio.setCallPhase(phase) } } }),
                         at: services.count - 1)
         services.insert(StageRelayNodeService(identity: identity, components: components,
