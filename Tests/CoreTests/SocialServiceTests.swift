@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import Testing
 @testable import Core
@@ -78,6 +79,32 @@ struct SocialServiceTests {
         _ = await b.service.connectivityChanged(online: true)
         #expect(await b.service.pendingPublications == 0)
         #expect(try a.service.store.postCount(author: b.master) == 3)
+    }
+
+    /// The relay service learns of followed hosts' Stages from their feeds: only the feed owner's
+    /// own announcement counts, and StageEnded is passed on with the host it came from.
+    @Test func stageNewsFromAFollowedFeedReachTheObserver() async throws {
+        let bed = SocialTestbed()
+        let a = try await bed.node(1), b = try await bed.node(2)
+        try await a.service.follow(transportID: b.transport)
+        let topic = FeedTopicDerivation.topicID(masterPublicKey: b.identity.masterPublicKey)
+        let heard = Mutex<[String]>([])
+        await a.service.setStageObserver { news in
+            switch news {
+            case let .started(announcement): heard.withLock { $0.append("started \(announcement.stageID)") }
+            case let .ended(stageID, host): heard.withLock { $0.append("ended \(stageID) \(host == b.master)") }
+            }
+        }
+        let ticket = StageTicket(stageID: "s1", hostPublicKey: b.identity.signingKey.publicKey.hex,
+                                 hostNodeID: b.transport.hex, title: "B live")
+        let own = StageAnnouncement(stageID: "s1", title: "B live", ticket: ticket, hostPublicKey: b.master, startedAt: 1)
+        var foreign = own
+        foreign.stageID = "s2"
+        foreign.hostPublicKey = Ed25519.SecretKey.generate().publicKey.hex   // someone else's Stage on B's feed
+        _ = await a.service.receiveGossip(topic: topic, payload: try GossipMessage.stageAnnouncement(foreign).wireBytes())
+        _ = await a.service.receiveGossip(topic: topic, payload: try GossipMessage.stageAnnouncement(own).wireBytes())
+        _ = await a.service.receiveGossip(topic: topic, payload: try GossipMessage.stageEnded(StageEnded(stageID: "s1")).wireBytes())
+        #expect(heard.withLock { $0 } == ["started s1", "ended s1 true"])
     }
 
     @Test func forgedAndInvalidGossipIsRejectedCountedAndNotStored() async throws {

@@ -3,6 +3,10 @@ import Transport
 
 /// The always-on volunteer Stage relay (spec §10.7) and the node's `proscenium/stage/1` handler.
 ///
+/// With `[relay] enabled`, a `StageAnnouncement` on the feed of a followed host (one of
+/// `relay.hosts`, or any when that is empty) starts relaying its Stage, and its `StageEnded` stops
+/// it; `relay start TICKET` does the same by hand for any Stage.
+///
 /// Relaying one Stage: join its control topic over gossip (bootstrap: the host's node), say
 /// `Presence` as a Listener, open a LISTENER connection to the host and copy its mixed stream,
 /// unchanged, into a `StageRelay` that serves the listeners the host assigns here; then broadcast
@@ -17,6 +21,12 @@ actor StageRelayNodeService: Service {
         var maxKilobitsPerSecond: Int
     }
 
+    /// `[relay] enabled` and `hosts`, read when news arrives (both are live settings).
+    struct Policy: Sendable {
+        var enabled: @Sendable () async -> Bool
+        var hosts: @Sendable () async -> [String]
+    }
+
     /// One Stage being relayed.
     private struct Session {
         let ticket: StageTicket
@@ -29,14 +39,16 @@ actor StageRelayNodeService: Service {
     private let identity: NodeIdentity
     private let components: NodeComponents
     private let limits: Limits
+    private let policy: Policy?
     private let onRelaying: @Sendable (Bool) -> Void
     private let logger: Logger
     private let handler = StageMediaHandler()
     private var session: Session?
     private var lastEnd: String?
 
-    init(identity: NodeIdentity, components: NodeComponents, limits: Limits, logger: Logger,
+    init(identity: NodeIdentity, components: NodeComponents, limits: Limits, policy: Policy? = nil, logger: Logger,
          onRelaying: @escaping @Sendable (Bool) -> Void) {
+        self.policy = policy
         self.identity = identity
         self.components = components
         self.limits = limits
@@ -47,9 +59,34 @@ actor StageRelayNodeService: Service {
     func start() async throws {
         components.stageHandler.bind(handler)
         components.setStageRelay(self)
+        if policy != nil, let social = components.social {
+            await social.setStageObserver { [weak self] news in Task { await self?.heard(news) } }
+        }
+    }
+
+    /// Stage news from a followed feed: relay what policy allows, one Stage at a time.
+    private func heard(_ news: SocialService.StageNews) async {
+        guard let policy, await policy.enabled() else { return }
+        switch news {
+        case let .started(announcement):
+            let hosts = await policy.hosts()
+            guard hosts.isEmpty || hosts.contains(announcement.hostPublicKey) else { return }
+            guard session == nil else {
+                logger.info("stage \(announcement.stageID) announced; already relaying \(session?.ticket.stageID ?? "")")
+                return
+            }
+            do {
+                try await relay(announcement.ticket)
+            } catch {
+                logger.warning("cannot relay announced stage \(announcement.stageID): \(error)")
+            }
+        case let .ended(stageID, _):
+            await stopRelaying(reason: "the host announced its end", stageID: stageID)
+        }
     }
 
     func stop() async {
+        if policy != nil { await components.social?.setStageObserver(nil) }
         await stopRelaying(reason: "node stopping")
         components.setStageRelay(nil)
         handler.setRole(.none)

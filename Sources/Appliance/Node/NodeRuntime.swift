@@ -74,6 +74,8 @@ final class NodeRuntime: Sendable {
                         at: services.count - 1)
         services.insert(StageRelayNodeService(identity: identity, components: components,
                                               limits: .init(maxListeners: config.relayMaxListeners, maxKilobitsPerSecond: config.relayMaxKbps),
+                                              policy: .init(enabled: { await state.config.relayEnabled },
+                                                            hosts: { await state.config.relayHosts }),
                                               logger: logger.child("stage"),
                                               onRelaying: { active in if let gpio { Task { await gpio.setRelaying(active) } } }),
                         at: services.count - 1)

@@ -22,6 +22,7 @@ public actor SocialService {
     private var online = true
     /// Feed topic (hex) → master key, for every followed author.
     private var topicOwners: [String: String] = [:]
+    private var stageObserver: (@Sendable (StageNews) -> Void)?
 
     public nonisolated var store: SocialStore { pipeline.store }
     public nonisolated var directory: DelegationCache { pipeline.directory }
@@ -327,7 +328,28 @@ public actor SocialService {
             logger.debug("gossip on unknown topic \(Hex.encode(topic).prefix(16)) dropped")
             return .ignored
         }
+        if let stageObserver, let message = try? GossipMessage.decode(payload) {
+            switch message {
+            // Only the feed's owner announces its own Stages.
+            case let .stageAnnouncement(announcement) where announcement.hostPublicKey == owner:
+                stageObserver(.started(announcement))
+            case let .stageEnded(ended):
+                stageObserver(.ended(stageID: ended.stageID, host: owner))
+            default: break
+            }
+        }
         return pipeline.receiveGossip(payload, topicOwner: owner)
+    }
+
+    /// A followed author's Stage news from its feed topic (§5.3).
+    public enum StageNews: Sendable {
+        case started(StageAnnouncement)
+        case ended(stageID: String, host: String)
+    }
+
+    /// Who hears `StageAnnouncement` / `StageEnded` from followed feeds (the relay service).
+    public func setStageObserver(_ observer: (@Sendable (StageNews) -> Void)?) {
+        stageObserver = observer
     }
 
     /// A neighbour joined the own topic: it is a follower (spec §5.6).
