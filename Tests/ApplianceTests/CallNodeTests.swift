@@ -217,8 +217,17 @@ struct CallNodeTests {
             return [UInt8(v & 0xFF), UInt8(v >> 8)]
         }
         func le32(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24 & 0xFF)] }
-        let header: [UInt8] = Array("RIFF".utf8) + le32(36 + pcm.count) + Array("WAVEfmt ".utf8) + le32(16)
-            + [1, 0, 1, 0] + le32(48_000) + le32(96_000) + [2, 0, 16, 0] + Array("data".utf8) + le32(pcm.count)
+        // Appended piece by piece: one long `+` chain is too much for Swift 6.0.3's type checker.
+        var header: [UInt8] = Array("RIFF".utf8)
+        header += le32(36 + pcm.count)
+        header += Array("WAVEfmt ".utf8)
+        header += le32(16)
+        header += [1, 0, 1, 0]                // PCM, mono
+        header += le32(48_000)
+        header += le32(96_000)                // bytes per second
+        header += [2, 0, 16, 0]               // block align, bits per sample
+        header += Array("data".utf8)
+        header += le32(pcm.count)
         try Data(header + pcm).write(to: URL(fileURLWithPath: path))
     }
 

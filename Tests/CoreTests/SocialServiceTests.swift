@@ -65,6 +65,29 @@ struct SocialServiceTests {
         #expect(try await a.service.syncAuthor(b.master).mode == .upToDate)
     }
 
+    /// The outbox is in the database: posts made offline are still published live after a restart.
+    @Test func queuedPostsSurviveARestartAndArePublishedLive() async throws {
+        let bed = SocialTestbed()
+        let a = try await bed.node(1)
+        let database = try AppDatabase.inMemory(clock: bed.clock)
+        let b = try await bed.node(2, database: database)
+        try await a.service.follow(transportID: b.transport)
+        bed.setOnline(b, false)
+        _ = await b.service.connectivityChanged(online: false)
+        for index in 0..<3 { try await b.service.post("queued \(index)") }
+        #expect(await b.service.pendingPublications == 3)
+        // B restarts, still offline: a new service on the same database finds the queue.
+        let restarted = try await bed.node(2, database: database)
+        await restarted.service.flushOutbox()
+        let pending = await restarted.service.pendingPublications
+        #expect(pending >= 3, "\(pending) queued after the restart")
+        #expect(try a.service.store.postCount(author: b.master) == 0)
+        bed.setOnline(restarted, true)
+        await restarted.service.flushOutbox()
+        #expect(await restarted.service.pendingPublications == 0)
+        #expect(try a.service.store.postCount(author: b.master) == 3)   // live, over the feed topic
+    }
+
     @Test func offlineAuthorQueuesAndPublishesLater() async throws {
         let bed = SocialTestbed()
         let a = try await bed.node(1), b = try await bed.node(2)

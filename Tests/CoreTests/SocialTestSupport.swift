@@ -84,11 +84,12 @@ struct SocialTestbed {
         var metrics: SocialMetrics.Snapshot { service.metrics.snapshot }
     }
 
-    func node(_ seedByte: UInt8) async throws -> Node {
+    /// A node; pass the database of an earlier one with the same seed to model its restart.
+    func node(_ seedByte: UInt8, database: AppDatabase? = nil) async throws -> Node {
         let identity = try NodeIdentity(masterSeed: SecretBytes([UInt8](repeating: seedByte, count: 32)))
         let logs = MemoryLogSink()
         let transport = identity.transportID.hex
-        let service = try SocialService(identity: identity, database: try AppDatabase.inMemory(clock: clock),
+        let service = try SocialService(identity: identity, database: try database ?? AppDatabase.inMemory(clock: clock),
                                         dialer: network.dialer(for: identity.transportID),
                                         publisher: bus.publisher(for: transport), subscriptions: bus.subscriptions(for: transport),
                                         logger: Logger(label: "social.\(seedByte)", sink: logs), clock: clock)

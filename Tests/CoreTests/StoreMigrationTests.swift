@@ -58,7 +58,7 @@ struct StoreMigrationTests {
         #expect(older?.message.contains("002_b") == true)
     }
 
-    @Test("AppDatabase.open creates social.db, applies 001…012 once, and reopens without re-running")
+    @Test("AppDatabase.open creates social.db, applies 001…013 once, and reopens without re-running")
     func appDatabaseOpenTwice() throws {
         let dir = try TemporaryDirectory("store-open")
         defer { dir.remove() }
@@ -67,7 +67,8 @@ struct StoreMigrationTests {
         let expected = AppSchema.migrations.map(\.name)
         #expect(expected.first == "001_profiles")
         #expect(expected.contains("011_preferences"))
-        #expect(expected.last == "012_node")
+        #expect(expected.contains("012_node"))
+        #expect(expected.last == "013_gossip_outbox")
         #expect(try Migrator.appliedMigrations(first.database) == expected)
         try first.database.execute("INSERT INTO preferences (key, value) VALUES ('accent_color', 'teal')")
         first.database.close()

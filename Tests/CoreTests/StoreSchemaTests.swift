@@ -107,6 +107,8 @@ struct StoreSchemaTests {
             Column("endpoint_id", "TEXT", nn, pk: 1), Column("address", "TEXT", nn, pk: 2), Column("last_seen_at", "INTEGER", nn)
         ],
         "admin": [Column("key", "TEXT", pk: 1), Column("value", "TEXT", nn)],
+        "gossip_outbox": [Column("id", "INTEGER", pk: 1), Column("topic", "BLOB", nn), Column("payload", "BLOB", nn),
+                          Column("created_at", "INTEGER", nn)],
         "schema_migrations": [Column("name", "TEXT", pk: 1), Column("applied_at", "INTEGER")]
     ]
 
@@ -199,6 +201,7 @@ struct StoreSchemaTests {
             try c.execute("INSERT INTO preferences (key, value) VALUES ('share_follows', '0')")
             try c.execute("INSERT INTO address_book (endpoint_id, address, last_seen_at) VALUES ('e', '10.0.0.1:1', 1)")
             try c.execute("INSERT INTO admin (key, value) VALUES ('pin_hash', 'h')")
+            try c.execute("INSERT INTO gossip_outbox (topic, payload, created_at) VALUES (x'00', x'00', 1)")
         }
         for table in AppSchema.applicationTables {
             #expect(try db.queryValue("SELECT COUNT(*) FROM \(table)") == .integer(1), "table \(table) seeded")

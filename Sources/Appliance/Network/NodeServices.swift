@@ -182,13 +182,18 @@ actor SocialNodeService: Service {
         let heartbeat = Self.heartbeatSeconds, syncEvery = syncIntervalSeconds
         timers = Task {
             var elapsed: UInt64 = 0
-            // First sync right away: catch up on what was posted while we were down.
+            // First: publish what was queued before a restart, and catch up on what was posted
+            // while we were down.
+            await social.flushOutbox()
             _ = await social.syncAll()
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: 1_000_000_000)
                 elapsed += 1
                 if elapsed % heartbeat == 0 { await social.heartbeat() }
-                if syncEvery > 0, elapsed % syncEvery == 0 { _ = await social.syncAll() }
+                if syncEvery > 0, elapsed % syncEvery == 0 {
+                    await social.flushOutbox()
+                    _ = await social.syncAll()
+                }
             }
         }
     }

@@ -148,7 +148,7 @@ enum BuiltinCommands {
             "metrics": await state.metricsAddress.map { .string("http://\($0)/metrics") } ?? .null,
             "services": .array(services.map { .object(["name": .string($0.name), "state": .string($0.state.description)]) })
         ])
-        var lines = [
+        var lines: [String] = [
             "Proscenium Node \(NodeVersion.string) — \(name), up \(formatDuration(uptime))",
             "master  \(report.masterPublicKey)",
             "node id \(report.transportID)",
@@ -158,10 +158,12 @@ enum BuiltinCommands {
                            : "in \(config.audioInput), out \(config.audioOutput), aec \(config.audioEchoCancellation ? "on" : "off")"),
             "gpio    " + (gpio.enabled ? "\(gpio.chip): " + (gpio.lines + gpio.leds).map { "\($0.role)=\($0.active ? "on" : "off")" }.joined(separator: " ")
                           : "off"),
-            "call    " + CallAdminCommands.statusLine(call),
-            "relay   " + (relayStatus.map(StageRelayCommands.statusLine) ?? "stage service not running"),
-            "services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " ")
+            "call    " + CallAdminCommands.statusLine(call)
         ]
+        // Separate statements: one long array literal is too much for Swift 6.0.3's type checker.
+        let relayLine: String = relayStatus.map(StageRelayCommands.statusLine) ?? "stage service not running"
+        lines.append("relay   " + relayLine)
+        lines.append("services " + services.map { "\($0.name):\(shortState($0.state))" }.joined(separator: " "))
         lines = lines.flatMap { $0.count <= 80 ? [$0] : TextLayout.wrap($0, width: 80) }
         return CommandOutput(text: lines.joined(separator: "\n"), json: json)
     }

@@ -17,8 +17,6 @@ public actor SocialService {
     let publisher: any FeedPublisher
     let subscriptions: (any FeedSubscriptions)?
 
-    /// Own gossip payloads not yet published (offline first): (topic, payload), oldest first.
-    private var outbox: [([UInt8], [UInt8])] = []
     private var online = true
     /// Feed topic (hex) → master key, for every followed author.
     private var topicOwners: [String: String] = [:]
@@ -55,7 +53,8 @@ public actor SocialService {
     }
 
     public nonisolated var ownTopic: [UInt8] { local.identity.feedTopicID }
-    public var pendingPublications: Int { outbox.count }
+    /// Own gossip payloads waiting in the durable outbox (offline first).
+    public var pendingPublications: Int { (try? store.pendingGossipCount()) ?? 0 }
     public var isOnline: Bool { online }
 
     // MARK: Startup and timers
@@ -213,27 +212,44 @@ public actor SocialService {
             logger.warning("\(message.variantName) is \(payload.count) bytes, too large for gossip; followers get it by sync")
             return
         }
-        guard online, outbox.isEmpty else {
-            outbox.append((ownTopic, payload))
+        guard online, pendingPublications == 0 else {
+            queueForLater(payload, message.variantName, why: online ? "older payloads are still queued" : "offline")
             return
         }
         do {
             try await publisher.publish(topic: ownTopic, payload: payload)
         } catch {
-            logger.info("publish of \(message.variantName) deferred: \(error)")
-            outbox.append((ownTopic, payload))
+            queueForLater(payload, message.variantName, why: "\(error)")
+        }
+    }
+
+    /// Queues a payload durably: a restart or power cut before the network is back keeps it.
+    private func queueForLater(_ payload: [UInt8], _ variant: String, why: String) {
+        do {
+            try store.enqueueGossip(topic: ownTopic, payload: payload, now: clock.nowMillis())
+            logger.info("publish of \(variant) deferred (\(why))")
+        } catch {
+            logger.error("publish of \(variant) lost: not published (\(why)) and not queued: \(error)")
         }
     }
 
     /// Publishes queued payloads in order; stops at the first failure.
     public func flushOutbox() async {
-        while online, let (topic, payload) = outbox.first {
-            do {
-                try await publisher.publish(topic: topic, payload: payload)
-                outbox.removeFirst()
-            } catch {
-                logger.info("outbox flush stopped: \(error)")
+        while online {
+            let batch: [(id: Int64, topic: [UInt8], payload: [UInt8])]
+            do { batch = try store.pendingGossip() } catch {
+                logger.error("outbox unreadable: \(error)")
                 return
+            }
+            guard !batch.isEmpty else { return }
+            for entry in batch {
+                do {
+                    try await publisher.publish(topic: entry.topic, payload: entry.payload)
+                    try store.removeGossip(id: entry.id)
+                } catch {
+                    logger.info("outbox flush stopped: \(error)")
+                    return
+                }
             }
         }
     }

@@ -218,6 +218,30 @@ public struct SocialStore: Sendable {
         }
     }
 
+    // MARK: Gossip outbox (own payloads waiting for the network)
+
+    public func enqueueGossip(topic: [UInt8], payload: [UInt8], now: UInt64) throws {
+        try db.transaction(durability: .full) { c in
+            try c.execute("INSERT INTO gossip_outbox (topic, payload, created_at) VALUES (?, ?, ?)",
+                          [.blob(topic), .blob(payload), .integer(Int64(clamping: now))])
+        }
+    }
+
+    /// Oldest first.
+    public func pendingGossip(limit: Int = 100) throws -> [(id: Int64, topic: [UInt8], payload: [UInt8])] {
+        try db.query("SELECT id, topic, payload FROM gossip_outbox ORDER BY id ASC LIMIT ?", [.integer(Int64(limit))]).map {
+            (try $0.int64(0), try $0.blob(1), try $0.blob(2))
+        }
+    }
+
+    public func removeGossip(id: Int64) throws {
+        try db.transaction(durability: .full) { c in try c.execute("DELETE FROM gossip_outbox WHERE id = ?", [.integer(id)]) }
+    }
+
+    public func pendingGossipCount() throws -> Int {
+        try db.queryValue("SELECT COUNT(*) FROM gossip_outbox").flatMap { Int(sqlValue: $0) } ?? 0
+    }
+
     /// Newest first; muted or blocked actors are hidden (spec §7.8).
     public func notifications(limit: Int, unreadOnly: Bool = false) throws -> [Notification] {
         try db.query("""

@@ -210,6 +210,16 @@ public enum AppSchema {
                 key TEXT PRIMARY KEY,
                 value TEXT NOT NULL
             );
+            """),
+        // Own gossip payloads not yet published (offline first): a post made offline reaches
+        // followers' live feeds once the node is back, even across a restart or power cut.
+        Migration("013_gossip_outbox", """
+            CREATE TABLE gossip_outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                topic BLOB NOT NULL,
+                payload BLOB NOT NULL,
+                created_at INTEGER NOT NULL
+            );
             """)
     ]
 
@@ -220,7 +230,7 @@ public enum AppSchema {
         "dm_outbox", "dm_ratchet_sessions", "dm_messages", "dm_conversations",
         "posts", "interactions", "profiles", "linked_devices",
         "social_graph", "moderation", "follow_requests", "bookmarks", "servers", "preferences",
-        "admin"
+        "admin", "gossip_outbox"
     ]
 
     /// The durability a write transaction touching `table` should use. When one transaction spans
@@ -238,6 +248,6 @@ public enum AppSchema {
         "posts", "interactions", "notifications",
         "dm_conversations", "dm_messages", "dm_outbox", "dm_ratchet_sessions",
         "bookmarks", "servers", "push_outbox", "preferences",
-        "address_book", "admin"
+        "address_book", "admin", "gossip_outbox"
     ]
 }
