@@ -5,9 +5,11 @@ import Foundation
 import Synchronization
 
 /// `proscenium-bench relay`: one Stage relay fanning the mixed stream (50 frames/s) out to N
-/// simulated listeners in-process, over the relay's real forwarding path (`StageRelay.ingest` →
-/// per-listener bounded queue → `serve` → the listener's stream writer). Reports CPU % of one core
-/// (getrusage, whole process), RSS, forwarding delay p50/p99 (ingest → write call) and drops.
+/// simulated listeners in-process, over the relay's real forwarding path, in both modes: `enqueue`
+/// (what a QUIC stream offers: `StageRelay.ingest` hands the frame to every stream directly, no task
+/// per listener) and `write` (per-listener bounded queue → a `serve` task → `write`, for writers
+/// that can only suspend). Reports CPU % of one core (getrusage, whole process), RSS, forwarding
+/// delay p50/p99 (ingest → the frame handed to the listener's stream) and drops.
 /// Also the host's cost to mix 8 speakers per 20 ms frame (decode 8, mix, encode, chain/sign).
 struct RelayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,13 +26,19 @@ struct RelayBench: ParsableCommand {
     @Option(help: "Frames for the 8-speaker mixing measurement.")
     var mixFrames = 500
 
+    @Option(help: "Writer modes, comma-separated: enqueue (direct, as over QUIC), write (task per listener).")
+    var modes = "enqueue,write"
+
     func run() throws {
         let counts = listeners.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let duration = seconds
         print("relay fan-out: 50 frames/s, 171-byte frames (160 B Opus + 11 B header; every 50th +96 B checkpoint), queue 50 frames")
-        print("listeners | CPU % of one core | RSS MiB | delay p50 µs | p99 µs | max µs | forwarded | dropped")
-        for count in counts {
-            try blockingRelay { try await RelayBench.fanOut(listeners: count, seconds: duration) }
+        print("mode    | listeners | CPU % of one core | RSS MiB | delay p50 µs | p99 µs | max µs | forwarded | dropped")
+        for mode in modes.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+            guard mode == "enqueue" || mode == "write" else { throw ValidationError("unknown mode \(mode) (enqueue, write)") }
+            for count in counts {
+                try blockingRelay { try await RelayBench.fanOut(listeners: count, seconds: duration, direct: mode == "enqueue") }
+            }
         }
         try mixCost()
     }
@@ -38,12 +46,19 @@ struct RelayBench: ParsableCommand {
     /// A listener's stream: records the forwarding delay of every frame (single writer per listener).
     final class DelaySink: PeerStreamWriter, @unchecked Sendable {
         let ingestTimes: UnsafeMutableBufferPointer<UInt64>
+        let supportsEnqueue: Bool
         var delays: [UInt32] = []
-        init(ingestTimes: UnsafeMutableBufferPointer<UInt64>, capacity: Int) {
+        init(ingestTimes: UnsafeMutableBufferPointer<UInt64>, capacity: Int, direct: Bool) {
             self.ingestTimes = ingestTimes
+            supportsEnqueue = direct
             delays.reserveCapacity(capacity)
         }
-        func write(_ bytes: [UInt8]) async throws {
+        func write(_ bytes: [UInt8]) async throws { record(bytes) }
+        func enqueue(_ bytes: [UInt8]) -> PeerStreamEnqueueResult {
+            record(bytes)
+            return .queued
+        }
+        private func record(_ bytes: [UInt8]) {
             let now = MonotonicClock.nanoseconds()
             let seq = Int(StageWireFrame.sequence(of: bytes))
             delays.append(UInt32(min(UInt64(UInt32.max), (now &- ingestTimes[seq]) / 1_000)))
@@ -52,7 +67,7 @@ struct RelayBench: ParsableCommand {
         func reset(code: UInt64) {}
     }
 
-    static func fanOut(listeners count: Int, seconds: Double) async throws {
+    static func fanOut(listeners count: Int, seconds: Double, direct: Bool) async throws {
         let frames = Int(seconds * 50)
         let relay = StageRelay(limits: StageRelayLimits(maxListeners: count, maxKilobitsPerSecond: .max / 2, queueFrames: 50))
         let times = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: frames)
@@ -67,7 +82,7 @@ struct RelayBench: ParsableCommand {
         var sinks: [DelaySink] = []
         var tasks: [Task<Void, Never>] = []
         for _ in 0..<count {
-            let sink = DelaySink(ingestTimes: times, capacity: frames)
+            let sink = DelaySink(ingestTimes: times, capacity: frames, direct: direct)
             let subscription = try relay.subscribe()
             sinks.append(sink)
             tasks.append(Task { await relay.serve(subscription, to: sink) })
@@ -94,7 +109,8 @@ struct RelayBench: ParsableCommand {
         all.sort()
         func percentile(_ p: Double) -> UInt32 { all.isEmpty ? 0 : all[min(all.count - 1, Int(Double(all.count) * p))] }
         let metrics = relay.metrics
-        print(String(format: "%9d | %17.1f | %7.1f | %12d | %6d | %6d | %9d | %7d", count, Double(cpu) / Double(wall) * 100, rss,
+        print((direct ? "enqueue" : "write  ") + String(format: " | %9d | %17.1f | %7.1f | %12d | %6d | %6d | %9d | %7d", count,
+                     Double(cpu) / Double(wall) * 100, rss,
                      percentile(0.5), percentile(0.99), all.last ?? 0, metrics.framesForwarded, metrics.framesDropped))
     }
 

@@ -146,6 +146,30 @@ public final class SendStream: Sendable {
         try await suspend(on: core.connection.endpoint, { core.write(data, $0) }, sweep: { core.sweepCancelled() })
     }
 
+    /// What `enqueue` did.
+    public enum EnqueueResult: Sendable, Equatable {
+        case queued, full, closed
+    }
+
+    /// Queues `data` for the stream without waiting, if its send buffer has room for it now
+    /// (counting bytes already queued this way); `.full` otherwise, `.closed` once the stream can
+    /// take nothing more. Bytes of one `enqueue` are never split; order with `write` is not kept,
+    /// so use one or the other on a stream.
+    public func enqueue(_ data: [UInt8]) -> EnqueueResult {
+        let core = self.core
+        if core.sendClosed.load(ordering: .acquiring) { return .closed }
+        guard !data.isEmpty else { return .queued }
+        let limit = core.connection.endpoint.config.streamSendBuffer
+        let held = core.bufferedShared.load(ordering: .relaxed) + core.enqueuedPending.load(ordering: .relaxed)
+        guard held + data.count <= limit else { return .full }
+        core.enqueuedPending.add(data.count, ordering: .relaxed)
+        guard core.connection.endpoint.submit({ core.enqueueWrite(data) }) else {
+            core.enqueuedPending.subtract(data.count, ordering: .relaxed)
+            return .closed
+        }
+        return .queued
+    }
+
     /// Sends FIN after the buffered data.
     public func finish() async throws {
         let core = self.core

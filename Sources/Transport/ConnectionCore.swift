@@ -410,6 +410,11 @@ final class StreamCore: @unchecked Sendable {
     private var finishWaiters: [CheckedContinuation<Void, Error>] = []
     private var connectionError: TransportError?
     private var isClosed = false
+    // `SendStream.enqueue`, read on any thread: bytes in the C buffer, bytes submitted but not yet
+    // there, and whether the send side is over.
+    let bufferedShared = Atomic<Int>(0)
+    let enqueuedPending = Atomic<Int>(0)
+    let sendClosed = Atomic<Bool>(false)
 
     init(id: Int64, connection: ConnectionCore, cStream: OpaquePointer, canSend: Bool, canReceive: Bool) {
         self.id = id
@@ -429,12 +434,31 @@ final class StreamCore: @unchecked Sendable {
         sweepCancelled()
     }
 
+    /// `SendStream.enqueue`'s bytes, on the network thread: into the C buffer unless the send side
+    /// is over (the bytes are then dropped, as a write would have failed).
+    func enqueueWrite(_ data: [UInt8]) {
+        enqueuedPending.subtract(data.count, ordering: .relaxed)
+        guard writeError == nil, !finished, !resetLocally, stoppedByPeer == nil, let conn = connection.conn, let cStream else {
+            sendClosed.store(true, ordering: .releasing)
+            return
+        }
+        let rc = data.withUnsafeBufferPointer { cquic_stream_send(conn, cStream, $0.baseAddress!, data.count, 0) }
+        guard rc == CQUIC_OK else {
+            sendClosed.store(true, ordering: .releasing)
+            return
+        }
+        sendBuffered = cquic_stream_buffered(cStream)
+        bufferedShared.store(Int(sendBuffered), ordering: .relaxed)
+        connection.markDirty()
+    }
+
     func finish(_ cont: CheckedContinuation<Void, Error>) {
         if let error = writeError { cont.resume(throwing: error); return }
         // A write still waiting for buffer space goes first; FIN follows its last byte.
         if writeWaiter != nil { finishWaiters.append(cont); return }
         guard let conn = connection.conn, let cStream else { cont.resume(throwing: TransportError.streamFinished); return }
         finished = true
+        sendClosed.store(true, ordering: .releasing)
         _ = cquic_stream_send(conn, cStream, nil, 0, 1)
         connection.markDirty()
         cont.resume()
@@ -457,6 +481,7 @@ final class StreamCore: @unchecked Sendable {
     func reset(code: UInt64) {
         guard let conn = connection.conn, let cStream, !finished || sendBuffered > 0, !resetLocally else { return }
         resetLocally = true
+        sendClosed.store(true, ordering: .releasing)
         _ = cquic_stream_reset(conn, cStream, code)
         failWriter(TransportError.streamFinished)
         connection.markDirty()
@@ -529,6 +554,7 @@ final class StreamCore: @unchecked Sendable {
     }
 
     private func failWriter(_ error: TransportError) {
+        sendClosed.store(true, ordering: .releasing)
         if let waiter = writeWaiter {
             writeWaiter = nil
             waiter.cont.resume(throwing: error)
@@ -608,6 +634,7 @@ final class StreamCore: @unchecked Sendable {
 
     func acked(buffered: UInt64) {
         sendBuffered = buffered
+        bufferedShared.store(Int(buffered), ordering: .relaxed)
         // Top the C buffer up in large pieces, not after every ACK: each refill is a malloc'd
         // chunk plus a scatter entry ngtcp2 walks per packet, so ACK-sized refills cost CPU.
         guard writeRemaining > 0 else { return }
@@ -619,6 +646,7 @@ final class StreamCore: @unchecked Sendable {
 
     func closed(code: UInt64?) {
         isClosed = true
+        sendClosed.store(true, ordering: .releasing)
         cStream = nil
         if writeWaiter != nil { failWriter(stoppedByPeer.map { .streamStopped(code: $0) } ?? .streamFinished) }
         serveReader()

@@ -177,12 +177,14 @@ final class EndpointCore: @unchecked Sendable {
     /// Queues work for the network thread. False once the endpoint has stopped.
     @discardableResult
     func submit(_ work: @escaping @Sendable () -> Void) -> Bool {
-        let accepted = commands.withLock { state -> Bool in
-            guard !state.stopped else { return false }
+        // Only the first command of a batch wakes the thread: it takes the whole queue each
+        // round, so a relay queueing a frame for 1,000 streams costs one eventfd write, not 1,000.
+        let (accepted, wake) = commands.withLock { state -> (Bool, Bool) in
+            guard !state.stopped else { return (false, false) }
             state.queue.append(work)
-            return true
+            return (true, state.queue.count == 1)
         }
-        if accepted { cquic_eventfd_signal(wakeFD) }
+        if wake { cquic_eventfd_signal(wakeFD) }
         return accepted
     }
 

@@ -106,6 +106,16 @@ final class QUICStreamWriter: PeerStreamWriter {
     }
 
     func reset(code: UInt64) { stream.resetWithoutWaiting(code: code) }
+
+    var supportsEnqueue: Bool { true }
+
+    func enqueue(_ bytes: [UInt8]) -> PeerStreamEnqueueResult {
+        switch stream.enqueue(bytes) {
+        case .queued: return .queued
+        case .full: return .full
+        case .closed: return .closed
+        }
+    }
 }
 
 /// Dials through a QUIC endpoint: the given direct addresses first, else the address book.

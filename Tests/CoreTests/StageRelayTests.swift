@@ -31,8 +31,63 @@ final class StageRecordingWriter: PeerStreamWriter {
     func reset(code: UInt64) {}
 }
 
+/// A downstream that takes frames without waiting (as a QUIC stream does), up to `room` frames;
+/// `.closed` once `close()` was called.
+final class StageEnqueueWriter: PeerStreamWriter {
+    private let state: Mutex<(frames: [[UInt8]], room: Int, closed: Bool)>
+    init(room: Int = .max) { state = Mutex(([], room, false)) }
+    var received: [[UInt8]] { state.withLock { $0.frames } }
+    func close() { state.withLock { $0.closed = true } }
+    var supportsEnqueue: Bool { true }
+    func enqueue(_ bytes: [UInt8]) -> PeerStreamEnqueueResult {
+        state.withLock { s in
+            if s.closed { return .closed }
+            guard s.frames.count < s.room else { return .full }
+            s.frames.append(bytes)
+            return .queued
+        }
+    }
+    func write(_ bytes: [UInt8]) async throws { Issue.record("a writer that can enqueue must not be written to") }
+    func finish() async throws {}
+    func reset(code: UInt64) {}
+}
+
 @Suite("Stage relay")
 struct StageRelayTests {
+    /// Streams that take frames without waiting are served from `ingest` itself (no task each):
+    /// every frame reaches them in order, a full one skips frames (counted), a closed one ends its
+    /// `serve` and leaves.
+    @Test func enqueueingListenersAreServedFromIngest() async throws {
+        let relay = StageRelay(limits: StageRelayLimits(maxListeners: 10))
+        let fast = StageEnqueueWriter(), full = StageEnqueueWriter(room: 10), leaving = StageEnqueueWriter()
+        let subs = try (0..<3).map { _ in try relay.subscribe() }
+        let served = [Task { await relay.serve(subs[0], to: fast) }, Task { await relay.serve(subs[1], to: full) }]
+        let leaver = Task { await relay.serve(subs[2], to: leaving) }
+        for _ in 0..<1_000 where relay.metrics.listeners < 3 { await Task.yield() }
+        while true {   // wait until all three are registered as direct listeners
+            relay.ingest(frame(999))
+            if fast.received.count > 0 && full.received.count > 0 && leaving.received.count > 0 { break }
+            await Task.yield()
+        }
+        let warmup = UInt64(relay.metrics.framesIn)
+        let before = (fast.received.count, full.received.count)
+        for seq in 0..<20 {
+            if seq == 5 { leaving.close() }
+            relay.ingest(frame(UInt32(seq)))
+        }
+        await leaver.value   // ends on its own once its stream reports closed
+        #expect(fast.received.dropFirst(before.0).map(StageWireFrame.sequence(of:)) == (0..<20).map { UInt32($0) })
+        #expect(full.received.count == 10)
+        let metrics = relay.metrics
+        #expect(metrics.listeners == 2)
+        #expect(metrics.framesIn == warmup + 20)
+        #expect(metrics.framesForwarded == UInt64(fast.received.count + full.received.count + leaving.received.count))
+        #expect(metrics.framesDropped == UInt64(20 - (10 - before.1)))
+        relay.close()
+        for task in served { await task.value }
+        #expect(relay.metrics.listeners == 0)
+    }
+
     func frame(_ seq: UInt32, size: Int = 160) -> [UInt8] {
         StageWireFrame.encode(sequence: seq, timestamp: seq &* 960, tag: 0, payload: [UInt8](repeating: UInt8(truncatingIfNeeded: seq), count: size))
     }

@@ -258,6 +258,31 @@ struct OursToOursTests {
         await server.close()
     }
 
+    @Test("enqueue: bytes go out in order without waiting; a full buffer says .full, a finished stream .closed")
+    func enqueueWithoutWaiting() async throws {
+        try requireNamespace()
+        let accepted = AsyncStreamBox<Connection>()
+        let server = try makeEndpoint(router: Router().adding(alpn: testALPN, handler: CaptureHandler(box: accepted)))
+        let client = try makeEndpoint { $0.streamSendBuffer = 64 * 1024 }
+        let connection = try await client.connect(to: server.addr, alpn: testALPN)
+        let stream = try await connection.openBidirectionalStream()
+        var expected: [UInt8] = []
+        for index in 0..<100 {
+            let chunk = [UInt8](repeating: UInt8(index), count: 171)
+            #expect(stream.send.enqueue(chunk) == .queued)
+            expected += chunk
+        }
+        // More than the whole send buffer at once is refused, not split or blocked on.
+        #expect(stream.send.enqueue([UInt8](repeating: 0, count: 65 * 1024)) == .full)
+        try await stream.send.finish()
+        let serverConnection = try #require(await accepted.next())
+        let incoming = try await serverConnection.acceptBidirectionalStream()
+        #expect(try await incoming.receive.readToEnd(limit: 1 << 20) == expected)
+        #expect(stream.send.enqueue([1]) == .closed)
+        await client.close()
+        await server.close()
+    }
+
     @Test("connection cap: Initials beyond maxConnections are dropped")
     func connectionCap() async throws {
         try requireNamespace()

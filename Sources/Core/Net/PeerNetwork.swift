@@ -56,6 +56,25 @@ public protocol PeerStreamWriter: Sendable {
     func finish() async throws
     /// Abandons the stream (QUIC RESET_STREAM).
     func reset(code: UInt64)
+    /// Whether `enqueue` works on this writer.
+    var supportsEnqueue: Bool { get }
+    /// Hands `bytes` to the transport without waiting when the stream has room for them now;
+    /// for fanning one frame out to many streams (a Stage relay) without a task per stream.
+    func enqueue(_ bytes: [UInt8]) -> PeerStreamEnqueueResult
+}
+
+/// What `PeerStreamWriter.enqueue` did.
+public enum PeerStreamEnqueueResult: Sendable, Equatable {
+    case queued
+    /// The stream's send buffer is full (a slow reader): the bytes were not taken.
+    case full
+    /// The stream can take nothing more (finished, reset, stopped by the peer, closed).
+    case closed
+}
+
+extension PeerStreamWriter {
+    public var supportsEnqueue: Bool { false }
+    public func enqueue(_ bytes: [UInt8]) -> PeerStreamEnqueueResult { .closed }
 }
 
 /// One QUIC connection with a single negotiated ALPN.

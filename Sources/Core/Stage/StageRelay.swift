@@ -145,8 +145,16 @@ public struct StageRelaySubscription: Sendable {
 /// Fans the host's mixed, authenticated stream out to downstream listeners without decoding it
 /// (spec §10.7). Used by relays and by the host's own listener fan-out.
 public final class StageRelay: Sendable {
+    /// A listener whose stream takes frames without waiting (`PeerStreamWriter.enqueue`): served
+    /// straight from `ingest`, with no task of its own.
+    private struct DirectListener {
+        let writer: any PeerStreamWriter
+        let done: CheckedContinuation<Void, Never>
+    }
+
     private struct State {
         var queues: [UInt64: StageFrameQueue] = [:]
+        var direct: [UInt64: DirectListener] = [:]
         var nextID: UInt64 = 1
         var closed = false
         /// Byte sizes of the last 50 frames: the measured stream rate.
@@ -197,21 +205,42 @@ public final class StageRelay: Sendable {
     }
 
     public func unsubscribe(_ id: UInt64) {
-        state.withLock { $0.queues.removeValue(forKey: id) }?.close()
+        let (queue, direct) = state.withLock { ($0.queues.removeValue(forKey: id), $0.direct.removeValue(forKey: id)) }
+        queue?.close()
+        direct?.done.resume()
     }
 
     /// One complete frame from upstream, to every downstream queue.
     public func ingest(_ frame: [UInt8]) {
         framesIn.add(1, ordering: .relaxed)
-        var drops: UInt64 = 0
-        state.withLock { s in
+        var drops: UInt64 = 0, forwarded: UInt64 = 0
+        let ended: [DirectListener] = state.withLock { s in
             s.recentTotal += frame.count - s.recentSizes[s.recentIndex]
             s.recentSizes[s.recentIndex] = frame.count
             s.recentIndex = (s.recentIndex + 1) % s.recentSizes.count
             s.recentFilled = min(s.recentFilled + 1, s.recentSizes.count)
-            for queue in s.queues.values where queue.push(frame) { drops += 1 }
+            for (id, queue) in s.queues where s.direct[id] == nil && queue.push(frame) { drops += 1 }
+            // Direct listeners: handed to their transport right here. A full stream (slow
+            // listener) skips this frame, as the queue would have dropped its oldest.
+            var gone: [UInt64] = []
+            for (id, listener) in s.direct {
+                switch listener.writer.enqueue(frame) {
+                case .queued: forwarded += 1
+                case .full: drops += 1
+                case .closed: gone.append(id)
+                }
+            }
+            return gone.compactMap { id in
+                s.queues.removeValue(forKey: id)?.close()
+                return s.direct.removeValue(forKey: id)
+            }
         }
         if drops > 0 { framesDropped.add(drops, ordering: .relaxed) }
+        if forwarded > 0 {
+            framesForwarded.add(forwarded, ordering: .relaxed)
+            bytesForwarded.add(forwarded * UInt64(frame.count), ordering: .relaxed)
+        }
+        for listener in ended { listener.done.resume() }
     }
 
     /// Counts a frame handed to a downstream (the serving loop calls this after each write).
@@ -220,8 +249,22 @@ public final class StageRelay: Sendable {
         bytesForwarded.add(UInt64(bytes), ordering: .relaxed)
     }
 
-    /// Drains `subscription` into `writer` until the queue closes or the write fails.
+    /// Serves `subscription` on `writer` until the listener is unsubscribed, the relay closes or
+    /// the stream fails: from `ingest` itself when the writer can `enqueue` (no task per listener,
+    /// the relay's fan-out path over QUIC), else by draining its queue here.
     public func serve(_ subscription: StageRelaySubscription, to writer: any PeerStreamWriter) async {
+        if writer.supportsEnqueue {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let registered = state.withLock { s -> Bool in
+                    guard !s.closed, s.queues[subscription.id] != nil else { return false }
+                    s.direct[subscription.id] = DirectListener(writer: writer, done: done)
+                    return true
+                }
+                if !registered { done.resume() }
+            }
+            unsubscribe(subscription.id)
+            return
+        }
         while let frame = await subscription.queue.next() {
             do {
                 try await writer.write(frame)
@@ -244,11 +287,15 @@ public final class StageRelay: Sendable {
 
     /// Stops: every downstream queue closes (their serving loops end).
     public func close() {
-        let queues = state.withLock { s in
+        let (queues, direct) = state.withLock { s in
             s.closed = true
-            defer { s.queues.removeAll() }
-            return Array(s.queues.values)
+            defer {
+                s.queues.removeAll()
+                s.direct.removeAll()
+            }
+            return (Array(s.queues.values), Array(s.direct.values))
         }
         for queue in queues { queue.close() }
+        for listener in direct { listener.done.resume() }
     }
 }
