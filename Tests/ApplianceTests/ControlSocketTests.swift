@@ -115,7 +115,7 @@ struct ControlSocketTests {
         messages += notify.drain()
         #expect(messages.contains { $0.contains("STOPPING=1") })
         #expect(messages.contains { $0.contains("WATCHDOG=1") })
-        #expect(messages.contains { $0.contains("STATUS=running: 7 services") })
+        #expect(messages.contains { $0.contains("STATUS=running: 8 services") })
         #expect(!FileManager.default.fileExists(atPath: data + "/control.sock"))
         let log2 = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         #expect(log2.contains("<5>node: stopping (SIGTERM)"))
