@@ -3,6 +3,7 @@ import AudioPipeline
 import Core
 import Foundation
 import Synchronization
+import Transport
 
 /// `proscenium-bench relay`: one Stage relay fanning the mixed stream (50 frames/s) out to N
 /// simulated listeners in-process, over the relay's real forwarding path, in both modes: `enqueue`
@@ -29,6 +30,9 @@ struct RelayBench: ParsableCommand {
     @Option(help: "Writer modes, comma-separated: enqueue (direct, as over QUIC), write (task per listener).")
     var modes = "enqueue,write"
 
+    @Option(help: "Listener counts over real QUIC on loopback (relay endpoint → 4 listener endpoints), comma-separated; empty to skip.")
+    var quicListeners = "100,1000"
+
     func run() throws {
         let counts = listeners.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let duration = seconds
@@ -40,7 +44,109 @@ struct RelayBench: ParsableCommand {
                 try blockingRelay { try await RelayBench.fanOut(listeners: count, seconds: duration, direct: mode == "enqueue") }
             }
         }
+        let quicCounts = quicListeners.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if !quicCounts.isEmpty {
+            print("\nover QUIC on loopback: the relay's endpoint sends to N listener streams on 4 client endpoints in the same")
+            print("process; delay = ingest → frame read by the listener; CPU is the whole process (relay and listeners)")
+            print("listeners | CPU % of one core | RSS MiB | delay p50 µs | p99 µs | max µs | received | dropped")
+            for count in quicCounts {
+                try blockingRelay { try await RelayBench.overQUIC(listeners: count, seconds: duration) }
+            }
+        }
         try mixCost()
+    }
+
+    /// Serves `proscenium/stage/1`-like listener streams: every bi stream a client opens gets the relay.
+    struct RelayHandler: ProtocolHandler {
+        let relay: StageRelay
+        func accept(_ connection: any PeerConnection) async {
+            while let (send, receive) = try? await connection.acceptBidirectionalStream() {
+                let relay = self.relay
+                Task {
+                    _ = try? await receive.read(maxBytes: 1)
+                    guard let subscription = try? relay.subscribe() else { return }
+                    await relay.serve(subscription, to: send)
+                }
+            }
+        }
+    }
+
+    /// What one QUIC listener read: forwarding delays in µs (its own reader task only).
+    final class QUICListener: @unchecked Sendable {
+        let ingestTimes: UnsafeMutableBufferPointer<UInt64>
+        var delays: [UInt32] = []
+        init(ingestTimes: UnsafeMutableBufferPointer<UInt64>) { self.ingestTimes = ingestTimes }
+    }
+
+    static func overQUIC(listeners count: Int, seconds: Double) async throws {
+        let frames = Int(seconds * 50)
+        let relay = StageRelay(limits: StageRelayLimits(maxListeners: count, maxKilobitsPerSecond: .max / 2, queueFrames: 50))
+        let times = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: frames)
+        times.initialize(repeating: 0)
+        defer { times.deallocate() }
+        var relayConfig = EndpointConfig()
+        relayConfig.bindAddress = try SocketAddress("127.0.0.1:0")
+        relayConfig.maxConcurrentStreams = UInt64(count + 10)
+        let relayEndpoint = try Endpoint(secretKey: .generate(), config: relayConfig,
+                                         router: Router().adding(alpn: StageMedia.alpn, handler: RelayHandler(relay: relay)))
+        var clients: [Endpoint] = []
+        var listeners: [QUICListener] = []
+        var readers: [Task<Void, Never>] = []
+        for client in 0..<4 {
+            var config = EndpointConfig()
+            config.bindAddress = try SocketAddress("127.0.0.1:0")
+            let endpoint = try Endpoint(secretKey: .generate(), config: config)
+            clients.append(endpoint)
+            let connection = try await QUICPeerDialer(endpoint: endpoint)
+                .connect(to: PeerAddress(id: relayEndpoint.id, directAddresses: [relayEndpoint.localAddress.description]),
+                         alpn: StageMedia.alpn, timeoutSeconds: 10)
+            for _ in stride(from: client, to: count, by: 4) {
+                let (send, receive) = try await connection.openBidirectionalStream()
+                try await send.write([StageMedia.ConnectionType.listener.rawValue])
+                let listener = QUICListener(ingestTimes: times)
+                listeners.append(listener)
+                readers.append(Task {
+                    var splitter = StageFrameSplitter()
+                    while let chunk = try? await receive.read(maxBytes: 65_536) {
+                        let now = MonotonicClock.nanoseconds()
+                        try? splitter.feed(chunk) { frame in
+                            let seq = Int(StageWireFrame.sequence(of: frame))
+                            if seq < listener.ingestTimes.count {
+                                listener.delays.append(UInt32(min(UInt64(UInt32.max), (now &- listener.ingestTimes[seq]) / 1_000)))
+                            }
+                        }
+                    }
+                    _ = send
+                })
+            }
+        }
+        for _ in 0..<500 where relay.metrics.listeners < count { try await Task.sleep(nanoseconds: 10_000_000) }
+        guard relay.metrics.listeners == count else { throw ValidationError("only \(relay.metrics.listeners) of \(count) listeners connected") }
+        let cpu0 = processCPUNanos(), wall0 = MonotonicClock.nanoseconds()
+        let clock = ContinuousClock()
+        var next = clock.now
+        for seq in 0..<frames {
+            next = next.advanced(by: .milliseconds(20))
+            try await Task.sleep(until: next, clock: clock)
+            times[seq] = MonotonicClock.nanoseconds()
+            let size = (seq + 1) % 50 == 0 ? 256 : 160
+            relay.ingest(StageWireFrame.encode(sequence: UInt32(seq), timestamp: UInt32(seq * 960),
+                                               tag: (seq + 1) % 50 == 0 ? 1 : 0, payload: [UInt8](repeating: 0x5a, count: size)))
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let cpu = processCPUNanos() - cpu0, wall = MonotonicClock.nanoseconds() - wall0
+        let rss = residentMiB()
+        let metrics = relay.metrics
+        relay.close()
+        for client in clients { await client.close() }
+        await relayEndpoint.close()
+        for reader in readers { await reader.value }
+        var all: [UInt32] = []
+        for listener in listeners { all += listener.delays }
+        all.sort()
+        func percentile(_ p: Double) -> UInt32 { all.isEmpty ? 0 : all[min(all.count - 1, Int(Double(all.count) * p))] }
+        print(String(format: "%9d | %17.1f | %7.1f | %12d | %6d | %6d | %8d | %7d", count, Double(cpu) / Double(wall) * 100, rss,
+                     percentile(0.5), percentile(0.99), all.last ?? 0, all.count, metrics.framesDropped))
     }
 
     /// A listener's stream: records the forwarding delay of every frame (single writer per listener).
