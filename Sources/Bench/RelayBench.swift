@@ -123,16 +123,7 @@ struct RelayBench: ParsableCommand {
         for _ in 0..<500 where relay.metrics.listeners < count { try await Task.sleep(nanoseconds: 10_000_000) }
         guard relay.metrics.listeners == count else { throw ValidationError("only \(relay.metrics.listeners) of \(count) listeners connected") }
         let cpu0 = processCPUNanos(), wall0 = MonotonicClock.nanoseconds()
-        let clock = ContinuousClock()
-        var next = clock.now
-        for seq in 0..<frames {
-            next = next.advanced(by: .milliseconds(20))
-            try await Task.sleep(until: next, clock: clock)
-            times[seq] = MonotonicClock.nanoseconds()
-            let size = (seq + 1) % 50 == 0 ? 256 : 160
-            relay.ingest(StageWireFrame.encode(sequence: UInt32(seq), timestamp: UInt32(seq * 960),
-                                               tag: (seq + 1) % 50 == 0 ? 1 : 0, payload: [UInt8](repeating: 0x5a, count: size)))
-        }
+        try await stream(Self.payloads(frames), into: relay, stamping: times)
         try await Task.sleep(nanoseconds: 200_000_000)
         let cpu = processCPUNanos() - cpu0, wall = MonotonicClock.nanoseconds() - wall0
         let rss = residentMiB()
@@ -179,12 +170,7 @@ struct RelayBench: ParsableCommand {
         let times = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: frames)
         times.initialize(repeating: 0)
         defer { times.deallocate() }
-        var payloads: [[UInt8]] = []
-        for seq in 0..<frames {
-            let size = (seq + 1) % 50 == 0 ? 256 : 160
-            payloads.append(StageWireFrame.encode(sequence: UInt32(seq), timestamp: UInt32(seq * 960),
-                                                  tag: (seq + 1) % 50 == 0 ? 1 : 0, payload: [UInt8](repeating: 0x5a, count: size)))
-        }
+        let payloads = Self.payloads(frames)
         var sinks: [DelaySink] = []
         var tasks: [Task<Void, Never>] = []
         for _ in 0..<count {
@@ -195,14 +181,7 @@ struct RelayBench: ParsableCommand {
         }
         try await Task.sleep(nanoseconds: 100_000_000)
         let cpu0 = processCPUNanos(), wall0 = MonotonicClock.nanoseconds()
-        let clock = ContinuousClock()
-        var next = clock.now
-        for seq in 0..<frames {
-            next = next.advanced(by: .milliseconds(20))
-            try await Task.sleep(until: next, clock: clock)
-            times[seq] = MonotonicClock.nanoseconds()
-            relay.ingest(payloads[seq])
-        }
+        try await stream(payloads, into: relay, stamping: times)
         // Let the last frame drain before stopping the clock.
         try await Task.sleep(nanoseconds: 20_000_000)
         let cpu = processCPUNanos() - cpu0, wall = MonotonicClock.nanoseconds() - wall0
@@ -241,6 +220,27 @@ struct RelayBench: ParsableCommand {
         let perFrame = Double(Self.threadCPUNanos() - start) / Double(mixFrames) / 1_000
         print(String(format: "\nhost mixing, %d speakers: %.1f µs CPU per 20 ms frame (decode %d + mix + limiter + encode + chain/sign) = %.1f %% of one core",
                      speakers, perFrame, speakers, perFrame / 200))
+    }
+
+    /// The mixed stream: 160 B of Opus per frame, every 50th a checkpoint (+96 B).
+    static func payloads(_ frames: Int) -> [[UInt8]] {
+        (0..<frames).map { seq in
+            let checkpoint = (seq + 1) % 50 == 0
+            return StageWireFrame.encode(sequence: UInt32(seq), timestamp: UInt32(seq * 960), tag: checkpoint ? 1 : 0,
+                                         payload: [UInt8](repeating: 0x5a, count: checkpoint ? 256 : 160))
+        }
+    }
+
+    /// Ingests one frame every 20 ms (absolute deadlines), recording when each went in.
+    static func stream(_ payloads: [[UInt8]], into relay: StageRelay, stamping times: UnsafeMutableBufferPointer<UInt64>) async throws {
+        let clock = ContinuousClock()
+        var next = clock.now
+        for (seq, payload) in payloads.enumerated() {
+            next = next.advanced(by: .milliseconds(20))
+            try await Task.sleep(until: next, clock: clock)
+            times[seq] = MonotonicClock.nanoseconds()
+            relay.ingest(payload)
+        }
     }
 
     static func processCPUNanos() -> UInt64 {
