@@ -50,8 +50,8 @@ public final class ALSADevice: AudioDevice {
         public var periodFrames = 480
         /// Buffer = periods × period (2–4 keeps latency low yet rides out scheduling hiccups).
         public var periods = 3
-        /// Sleep to real time after each period. Only for plugins that do not block, such as the
-        /// `null` and `file` plugins used in tests; real cards pace the transfers themselves.
+        /// Sleep to real time after each period. Only for plugins that do not block; the `null`
+        /// and `file` plugins are detected and paced anyway. Real cards pace the transfers themselves.
         public var paceInSoftware = false
 
         public init() {}
@@ -71,6 +71,8 @@ public final class ALSADevice: AudioDevice {
     private let configuration: ALSAConfiguration?
     private let scratch: UnsafeMutableRawPointer
     private var pacer = PeriodPacer()
+    /// `options.paceInSoftware`, or a `file`/`null` plugin PCM (they never block).
+    private let pacedInSoftware: Bool
 
     /// Opens and configures the PCM. `configuration` replaces the global ALSA configuration when given.
     public init(name: String, direction: AudioDirection, options: Options = Options(),
@@ -93,6 +95,8 @@ public final class ALSADevice: AudioDevice {
         }
         guard rc == 0, let handle else { throw .openFailed(device: name, reason: ALSA.errorText(rc)) }
         pcm = handle
+        let type = snd_pcm_type(handle)
+        pacedInSoftware = options.paceInSoftware || type == SND_PCM_TYPE_FILE || type == SND_PCM_TYPE_NULL
         do {
             (format, channels, periodFrames, bufferFrames) = try Self.configure(handle, name: name, direction: direction, options: options)
         } catch {
@@ -208,7 +212,7 @@ public final class ALSADevice: AudioDevice {
             if direction == .capture { unpack(chunk) }
             done += frames
         }
-        if options.paceInSoftware { pacer.wait(frames: samples.count, sampleRate: options.sampleRate) }
+        if pacedInSoftware { pacer.wait(frames: samples.count, sampleRate: options.sampleRate) }
         return result
     }
 

@@ -151,6 +151,62 @@ struct CallNodeTests {
         }
     }
 
+    /// The same call through the node's ALSA code: each node's `~/.asoundrc` (a private HOME)
+    /// makes `call_mic` an ALSA `file` plugin reading its recording and `call_speaker` one writing
+    /// raw PCM (file/null plugins are paced in software). Without a shared clock the delay is not
+    /// measured here; the speaker files must carry the other side's recording.
+    @Test func answeredCallThroughALSAFilePluginDevices() throws {
+        try NetworkIsolation.assertLoopbackOnly()
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let sources = [Self.noiseBursts(seed: 1), Self.noiseBursts(seed: 2)]
+        var nodes: [RunningNode] = []
+        defer { for node in nodes { node.kill() } }
+        for (index, name) in ["a", "b"].enumerated() {
+            let home = dir.path + "/home-" + name
+            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+            // Ten loops of the recording: the file plugin does not loop by itself.
+            let mic = (0..<10).flatMap { _ in sources[index] }
+            try RawPCM.writeS16(RawPCM.int16(mic), to: home + "/mic.raw")
+            try """
+                pcm.call_mic { type file; slave.pcm { type null }; file "/dev/null"; infile "\(home)/mic.raw"; format "raw" }
+                pcm.call_speaker { type file; slave.pcm { type null }; file "\(home)/speaker.raw"; format "raw" }
+                """.write(toFile: home + "/.asoundrc", atomically: true, encoding: .utf8)
+            nodes.append(try RunningNode.make(in: dir, name: name,
+                                              extraArguments: ["--audio", "alsa", "--audio-in", "call_mic", "--audio-out", "call_speaker"],
+                                              environment: ["HOME": home]))
+        }
+        let a = nodes[0], b = nodes[1]
+        let ticketB = try #require(try b.json(["ticket", "--no-qr"])["ticket"] as? String)
+        _ = try a.json(["follow", ticketB])
+        _ = try a.json(["call", try Self.master(b)])
+        #expect(waitUntil(seconds: 20) { Self.callState(b) == "incoming" }, "B never rang:\n\(b.log_())")
+        _ = try b.json(["answer"])
+        func received(_ node: RunningNode) -> Int {
+            ((try? node.json(["calls"]))?["media"] as? [String: Any])?["frames_received"] as? Int ?? 0
+        }
+        #expect(waitUntil(seconds: 30) { received(a) >= 200 && received(b) >= 200 },
+                "frames received: A \(received(a)), B \(received(b))\nA:\n\(a.log_())\nB:\n\(b.log_())")
+        _ = try a.json(["hangup"])
+        #expect(waitUntil(seconds: 20) { Self.callState(b) == "ended" }, "B never saw the hang-up:\n\(b.log_())")
+        #expect(a.terminate(), "A did not exit 0:\n\(a.log_())")
+        #expect(b.terminate(), "B did not exit 0:\n\(b.log_())")
+        for (name, path, other, own) in [("A→B", dir.path + "/home-b/speaker.raw", sources[0], sources[1]),
+                                         ("B→A", dir.path + "/home-a/speaker.raw", sources[1], sources[0])] {
+            let played = try Self.readS16(path)
+            #expect(played.count >= 115_200 + 48_000, "\(name): only \(played.count) samples played")
+            guard played.count >= 115_200 + 48_000 else { continue }
+            let window = Array(played[115_200..<163_200])
+            // Any alignment within the 1 s loop: the two processes' devices started at unknown times.
+            let match = Self.bestLag(window, source: other, firstIndex: 0, maxLag: 47_999)
+            let ownMatch = Self.bestLag(window, source: own, firstIndex: 0, maxLag: 47_999)
+            print(String(format: "call nodes (ALSA file plugin): %@ envelope correlation %.2f; with its own source %.2f",
+                         name, match.correlation, ownMatch.correlation))
+            #expect(match.correlation > 0.7, "\(name): the other side's recording is not in the speaker file (r = \(match.correlation))")
+            #expect(ownMatch.correlation < match.correlation - 0.2, "\(name): the speaker plays its own microphone")
+        }
+    }
+
     /// Speech-like test signal: 1 s of noise bursts (40–200 ms, with gaps) from a seeded generator,
     /// smoothed so Opus keeps its shape.
     static func noiseBursts(seed: UInt64) -> [Float] {

@@ -15,12 +15,15 @@ final class RunningNode {
     let listen: String
     /// More `run` flags (e.g. `--audio none`).
     let extraArguments: [String]
+    /// More environment (e.g. `HOME` for a private ALSA configuration).
+    let environment: [String: String]
     private(set) var process: Subprocess?
 
-    init(data: String, listen: String = "127.0.0.1:0", extraArguments: [String] = []) throws {
+    init(data: String, listen: String = "127.0.0.1:0", extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.data = data
         self.listen = listen
         self.extraArguments = extraArguments
+        self.environment = environment
         logPath = data + ".log"
         try start()
     }
@@ -29,7 +32,7 @@ final class RunningNode {
     func start() throws {
         // A file, not a pipe: a chatty node must never block on a full pipe.
         process = try NodeBinary.start(["run", "--no-console", "--data-dir", data, "--listen", listen, "--log-level", "debug"] + extraArguments,
-                                       stdout: .file(logPath), stderr: .file(logPath))
+                                       environment: environment, stdout: .file(logPath), stderr: .file(logPath))
         let ready = waitUntil(seconds: 20) {
             guard let status = try? self.json(["status"]),
                   let services = status["services"] as? [[String: Any]], services.count >= 5,
@@ -65,11 +68,11 @@ final class RunningNode {
     func kill() { process?.kill() }
 
     static func make(in directory: TemporaryDirectory, name: String, listen: String = "127.0.0.1:0",
-                     extraArguments: [String] = []) throws -> RunningNode {
+                     extraArguments: [String] = [], environment: [String: String] = [:]) throws -> RunningNode {
         let data = directory.path + "/" + name
         let initialised = try NodeBinary.run(["init", "--data-dir", data])
         guard initialised.status == 0 else { throw NodeTestError("init \(name): \(initialised.stderr)") }
-        return try RunningNode(data: data, listen: listen, extraArguments: extraArguments)
+        return try RunningNode(data: data, listen: listen, extraArguments: extraArguments, environment: environment)
     }
 }
 
