@@ -57,6 +57,15 @@ enum NetworkCommands {
         social("block", "Block someone and unfollow them (`block PEER off` undoes it).", usage: "PEER [off]", arguments: 1...2) { c, a in
             try await c.block(try resolve(a[0]), a.count == 1 || a[1] != "off")
         }
+        social("requests", "Pending follow requests (a listed or private account approves who follows it).") { c, _ in
+            try c.followRequests()
+        }
+        social("approve", "Approve a pending follow request.", usage: "PEER", arguments: 1...1) { c, a in
+            try await c.answerFollowRequest(try resolve(a[0]), approve: true)
+        }
+        social("deny", "Deny a pending follow request.", usage: "PEER", arguments: 1...1) { c, a in
+            try await c.answerFollowRequest(try resolve(a[0]), approve: false)
+        }
         social("notifications", "Likes, replies, reposts and new followers (`--read` marks them read).", usage: "[--read]",
                arguments: 0...1, completions: ["--read"]) { c, a in
             try c.notifications(markRead: a.first == "--read")
