@@ -62,6 +62,8 @@ public enum ConfigSchema {
                   help: "ALSA capture PCM, e.g. default, plughw:CARD=seeed2micvoicec,DEV=0 (backend file: a WAV path, empty for silence).", live: false),
         ConfigKey(section: "audio", name: "output", kind: .string, defaultValue: .string("default"),
                   help: "ALSA playback PCM (backend file: a raw S16LE output path, empty to discard).", live: false),
+        ConfigKey(section: "audio", name: "call_silence_ms", kind: .int(500...60_000), defaultValue: .int(2_500),
+                  help: "A call whose peer sends no audio for this long is ended (frames flow every 20 ms, even muted).", live: false),
         ConfigKey(section: "audio", name: "aec", kind: .bool, defaultValue: .bool(true),
                   help: "Echo cancellation (speexdsp) for loudspeaker use.", live: false),
 

@@ -91,6 +91,7 @@ public struct NodeConfig: Sendable {
     public var audioInput: String { string("audio.input") }
     public var audioOutput: String { string("audio.output") }
     public var audioEchoCancellation: Bool { bool("audio.aec") }
+    public var callSilenceMillis: Int { int("audio.call_silence_ms") }
     public var gpio: GPIOConfig {
         GPIOConfig(board: string("gpio.board"), chip: string("gpio.chip"),
                    pttLine: line("gpio.ptt_line"), answerLine: line("gpio.answer_line"),

@@ -16,11 +16,13 @@ actor CallNodeService: Service {
     private let logger: Logger
     /// A push-to-talk button is wired: the microphone is open only while it is held.
     private let pushToTalk: Bool
+    private let silenceMillis: Int
 
     init(identity: NodeIdentity, components: NodeComponents, resolver: PeerResolver, audioBackend: String,
-         audioInput: String, audioOutput: String, pushToTalk: Bool = false, logger: Logger,
+         audioInput: String, audioOutput: String, pushToTalk: Bool = false, silenceMillis: Int = 2_500, logger: Logger,
          onPhase: @escaping @Sendable (CallPhase) -> Void) {
         self.pushToTalk = pushToTalk
+        self.silenceMillis = silenceMillis
         self.identity = identity
         self.components = components
         self.resolver = resolver
@@ -61,8 +63,11 @@ actor CallNodeService: Service {
             audio = DeviceCallAudioProvider.alsa(input: input, output: output, logger: logger)
             logger.info("calls on ALSA in \(input), out \(output)")
         }
+        var configuration = CallService.Configuration()
+        configuration.timeouts.mediaSilenceMicros = Int64(silenceMillis) * 1_000
         let service = CallService(ownMaster: identity.masterPublicKey, signalling: dm, directory: social.directory,
-                                  dialer: LiveDialer(components: components), audio: audio, logger: logger)
+                                  dialer: LiveDialer(components: components), audio: audio, logger: logger,
+                                  configuration: configuration)
         let onPhase = self.onPhase, logger = self.logger
         await service.addObserver { status in
             logger.notice("call \(status.callID ?? "-"): \(status.phase)")

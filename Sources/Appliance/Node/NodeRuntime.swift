@@ -69,7 +69,8 @@ final class NodeRuntime: Sendable {
         services.insert(CallNodeService(identity: identity, components: components, resolver: resolver,
                                         audioBackend: config.audioBackend, audioInput: config.audioInput,
                                         audioOutput: config.audioOutput,
-                                        pushToTalk: config.gpio.enabled && config.gpio.pttLine != nil, logger: logger.child("call"),
+                                        pushToTalk: config.gpio.enabled && config.gpio.pttLine != nil,
+                                        silenceMillis: config.callSilenceMillis, logger: logger.child("call"),
                                         onPhase: { phase in if let gpio { Task { await gpio.setCallPhase(phase) } } }),
                         at: services.count - 1)
         services.insert(StageRelayNodeService(identity: identity, components: components,
