@@ -63,13 +63,15 @@ struct StageRelayTests {
         let subs = try (0..<3).map { _ in try relay.subscribe() }
         let served = [Task { await relay.serve(subs[0], to: fast) }, Task { await relay.serve(subs[1], to: full) }]
         let leaver = Task { await relay.serve(subs[2], to: leaving) }
-        for _ in 0..<1_000 where relay.metrics.listeners < 3 { await Task.yield() }
-        while true {   // wait until all three are registered as direct listeners
+        // Until all three are registered as direct listeners (bounded: 5 s).
+        var registered = false
+        for _ in 0..<50_000 {
+            try await Task.sleep(nanoseconds: 100_000)
+            if fast.received.count > 0 && full.received.count > 0 && leaving.received.count > 0 { registered = true; break }
             relay.ingest(frame(999))
-            if fast.received.count > 0 && full.received.count > 0 && leaving.received.count > 0 { break }
-            await Task.yield()
         }
-        let warmup = UInt64(relay.metrics.framesIn)
+        try #require(registered, "the three listeners never got a frame")
+        let warmup = UInt64(relay.metrics.framesIn), dropsBefore = relay.metrics.framesDropped
         let before = (fast.received.count, full.received.count)
         for seq in 0..<20 {
             if seq == 5 { leaving.close() }
@@ -82,7 +84,7 @@ struct StageRelayTests {
         #expect(metrics.listeners == 2)
         #expect(metrics.framesIn == warmup + 20)
         #expect(metrics.framesForwarded == UInt64(fast.received.count + full.received.count + leaving.received.count))
-        #expect(metrics.framesDropped == UInt64(20 - (10 - before.1)))
+        #expect(metrics.framesDropped - dropsBefore == UInt64(20 - (10 - before.1)))
         relay.close()
         for task in served { await task.value }
         #expect(relay.metrics.listeners == 0)
@@ -110,13 +112,14 @@ struct StageRelayTests {
         let tasks = [Task { await relay.serve(fastSub, to: fast) }, Task { await relay.serve(slowSub, to: slow) }]
         for seq in 0..<100 {
             relay.ingest(frame(UInt32(seq)))
-            // Let the fast listener keep up, as a real one would between 20 ms frames.
-            for _ in 0..<50 where fast.received.count <= seq { await Task.yield() }
+            // Let the fast listener keep up, as a real one would between 20 ms frames (bounded by
+            // time, not by a number of yields: a busy machine may need many more than 50).
+            for _ in 0..<50_000 where fast.received.count <= seq { try await Task.sleep(nanoseconds: 100_000) }
         }
         #expect(fast.received.map(StageWireFrame.sequence(of:)) == (0..<100).map { UInt32($0) })
         #expect(slowSub.queue.queued == 8)
         slow.release()
-        for _ in 0..<200 where slow.received.count < 9 { await Task.yield() }
+        for _ in 0..<50_000 where slow.received.count < 9 { try await Task.sleep(nanoseconds: 100_000) }
         // The slow one got the frame it was stuck on plus the newest 8; 91 were dropped for it alone.
         #expect(slow.received.map(StageWireFrame.sequence(of:)).suffix(8) == (92..<100).map { UInt32($0) })
         let metrics = relay.metrics
