@@ -107,26 +107,13 @@ struct CallNodeTests {
         defer { a.kill() }
         let b = try RunningNode.make(in: dir, name: "b", extraArguments: ["--audio", "file", "--audio-in", micB, "--audio-out", heardB])
         defer { b.kill() }
-        let masterB = try Self.master(b)
-        let ticketB = try #require(try b.json(["ticket", "--no-qr"])["ticket"] as? String)
-        _ = try a.json(["follow", ticketB])
-
-        _ = try a.json(["call", masterB])
-        #expect(waitUntil(seconds: 20) { Self.callState(b) == "incoming" }, "B never rang:\n\(b.log_())")
-        _ = try b.json(["answer"])
-        #expect(waitUntil(seconds: 20) { Self.callState(a) == "active" && Self.callState(b) == "active" },
-                "not active on both:\nA:\n\(a.log_())\nB:\n\(b.log_())")
-        func received(_ node: RunningNode) -> Int {
-            ((try? node.json(["calls"]))?["media"] as? [String: Any])?["frames_received"] as? Int ?? 0
-        }
-        // 4 s of audio each way (200 frames of 20 ms), however slowly this machine runs.
-        #expect(waitUntil(seconds: 30) { received(a) >= 200 && received(b) >= 200 },
-                "frames received: A \(received(a)), B \(received(b))\nA:\n\(a.log_())\nB:\n\(b.log_())")
-        _ = try a.json(["hangup"])
-        #expect(waitUntil(seconds: 20) { Self.callState(b) == "ended" }, "B never saw the hang-up:\n\(b.log_())")
-        #expect(try b.json(["calls"])["end_reason"] as? String == "remote_hangup")
-        #expect(a.terminate(), "A did not exit 0:\n\(a.log_())")
-        #expect(b.terminate(), "B did not exit 0:\n\(b.log_())")
+        try Self.callAnswerTalkAndHangUp(a, b, afterAnswer: {
+            #expect(waitUntil(seconds: 20) { Self.callState(a) == "active" && Self.callState(b) == "active" },
+                    "not active on both:\nA:\n\(a.log_())\nB:\n\(b.log_())")
+        }, afterEnd: {
+            let reason = try b.json(["calls"])["end_reason"] as? String
+            #expect(reason == "remote_hangup")
+        })
 
         // Each speaker played the other side's recording, not its own, a bounded time after it was said.
         for (name, path, other, own) in [("A→B", heardB, sourceA, sourceB), ("B→A", heardA, sourceB, sourceA)] {
@@ -176,21 +163,7 @@ struct CallNodeTests {
                                               extraArguments: ["--audio", "alsa", "--audio-in", "call_mic", "--audio-out", "call_speaker"],
                                               environment: ["HOME": home]))
         }
-        let a = nodes[0], b = nodes[1]
-        let ticketB = try #require(try b.json(["ticket", "--no-qr"])["ticket"] as? String)
-        _ = try a.json(["follow", ticketB])
-        _ = try a.json(["call", try Self.master(b)])
-        #expect(waitUntil(seconds: 20) { Self.callState(b) == "incoming" }, "B never rang:\n\(b.log_())")
-        _ = try b.json(["answer"])
-        func received(_ node: RunningNode) -> Int {
-            ((try? node.json(["calls"]))?["media"] as? [String: Any])?["frames_received"] as? Int ?? 0
-        }
-        #expect(waitUntil(seconds: 30) { received(a) >= 200 && received(b) >= 200 },
-                "frames received: A \(received(a)), B \(received(b))\nA:\n\(a.log_())\nB:\n\(b.log_())")
-        _ = try a.json(["hangup"])
-        #expect(waitUntil(seconds: 20) { Self.callState(b) == "ended" }, "B never saw the hang-up:\n\(b.log_())")
-        #expect(a.terminate(), "A did not exit 0:\n\(a.log_())")
-        #expect(b.terminate(), "B did not exit 0:\n\(b.log_())")
+        try Self.callAnswerTalkAndHangUp(nodes[0], nodes[1])
         for (name, path, other, own) in [("A→B", dir.path + "/home-b/speaker.raw", sources[0], sources[1]),
                                          ("B→A", dir.path + "/home-a/speaker.raw", sources[1], sources[0])] {
             let played = try Self.readS16(path)
@@ -205,6 +178,28 @@ struct CallNodeTests {
             #expect(match.correlation > 0.7, "\(name): the other side's recording is not in the speaker file (r = \(match.correlation))")
             #expect(ownMatch.correlation < match.correlation - 0.2, "\(name): the speaker plays its own microphone")
         }
+    }
+
+    /// A follows B by ticket and calls; B answers; 4 s of audio each way (200 frames of 20 ms,
+    /// however slowly this machine runs); A hangs up, B sees it, both exit 0.
+    static func callAnswerTalkAndHangUp(_ a: RunningNode, _ b: RunningNode, afterAnswer: () -> Void = {},
+                                        afterEnd: () throws -> Void = {}) throws {
+        let ticketB = try #require(try b.json(["ticket", "--no-qr"])["ticket"] as? String)
+        _ = try a.json(["follow", ticketB])
+        _ = try a.json(["call", try master(b)])
+        #expect(waitUntil(seconds: 20) { callState(b) == "incoming" }, "B never rang:\n\(b.log_())")
+        _ = try b.json(["answer"])
+        afterAnswer()
+        func received(_ node: RunningNode) -> Int {
+            ((try? node.json(["calls"]))?["media"] as? [String: Any])?["frames_received"] as? Int ?? 0
+        }
+        #expect(waitUntil(seconds: 30) { received(a) >= 200 && received(b) >= 200 },
+                "frames received: A \(received(a)), B \(received(b))\nA:\n\(a.log_())\nB:\n\(b.log_())")
+        _ = try a.json(["hangup"])
+        #expect(waitUntil(seconds: 20) { callState(b) == "ended" }, "B never saw the hang-up:\n\(b.log_())")
+        try afterEnd()
+        #expect(a.terminate(), "A did not exit 0:\n\(a.log_())")
+        #expect(b.terminate(), "B did not exit 0:\n\(b.log_())")
     }
 
     /// Speech-like test signal: 1 s of noise bursts (40–200 ms, with gaps) from a seeded generator,
